@@ -1,0 +1,1 @@
+"""Analytics: pure functions and estimators over DataFrames, tested without Airflow."""

@@ -1,0 +1,233 @@
+"""The steps of one daily run, as plain functions the DAG's tasks call.
+
+Write-audit-publish: a run copies the served warehouse to a working *build* file,
+writes only there (ingest, dbt, analytics), audits it, and publishes by an atomic
+rename of the build file over the served file. Readers of the served file never see
+a half-built warehouse, and a failed run leaves the served file byte-for-byte as it was.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from datetime import date, datetime, timezone
+from pathlib import Path
+
+from .config import Settings, get_settings
+from .db import connect, quote_ident
+
+__all__ = [
+    "PipelineError",
+    "DbtBuildError",
+    "prepare_build",
+    "run_ingest",
+    "run_dbt",
+    "publish",
+    "warehouse_summary",
+    "format_summary",
+]
+
+log = logging.getLogger(__name__)
+
+
+class PipelineError(Exception):
+    """A step failed for a reason a retry will not fix (bad input, failed test)."""
+
+
+class DbtBuildError(PipelineError):
+    """dbt reported failing models or tests."""
+
+
+def _validate_ds(ds: str | date) -> str:
+    ds = ds.isoformat() if isinstance(ds, date) else str(ds)
+    try:
+        date.fromisoformat(ds)
+    except ValueError as exc:
+        raise PipelineError(f"logical date {ds!r} is not YYYY-MM-DD") from exc
+    return ds
+
+
+def prepare_build(run_id: str, ds: str, settings: Settings | None = None) -> dict:
+    """Start a run: fresh build file copied from the served warehouse, a per-run folder."""
+    s = settings or get_settings()
+    ds = _validate_ds(ds)
+    run_dir = s.run_dir(run_id)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    s.build_dir.mkdir(parents=True, exist_ok=True)
+    build = s.build_path
+    for stale in (build, build.with_name(build.name + ".wal")):
+        stale.unlink(missing_ok=True)
+    if s.warehouse_path.exists():
+        tmp = build.with_name(build.name + ".copying")
+        shutil.copy2(s.warehouse_path, tmp)
+        os.replace(tmp, build)
+        source = str(s.warehouse_path)
+    else:
+        source = None
+    info = {
+        "run_id": run_id,
+        "ds": ds,
+        "build_path": str(build),
+        "run_dir": str(run_dir),
+        "copied_from": source,
+        "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+    (run_dir / "run.json").write_text(json.dumps(info, indent=2), encoding="utf-8")
+    return info
+
+
+def run_ingest(ds: str, settings: Settings | None = None, landing_dir: str | None = None) -> dict:
+    """Load ``landing/<ds>/`` into the build file's ``raw`` schema."""
+    from .ingest import IngestError, ingest_partition
+
+    s = settings or get_settings()
+    ds = _validate_ds(ds)
+    try:
+        result = ingest_partition(s.build_path, Path(landing_dir or s.landing_dir), ds)
+    except IngestError as exc:
+        raise PipelineError(f"ingest of ds={ds} failed: {exc}") from exc
+    return result.to_dict()
+
+
+def _dbt_executable() -> str:
+    candidate = Path(sys.executable).with_name("dbt")
+    return str(candidate) if candidate.exists() else "dbt"
+
+
+def run_dbt(
+    select: list[str],
+    ds: str,
+    settings: Settings | None = None,
+    run_dir: Path | str | None = None,
+    extra_vars: dict | None = None,
+) -> dict:
+    """``dbt build`` the selected models and their tests against the build file.
+
+    dbt runs in a subprocess: dbt-duckdb keeps its own connection open for the whole
+    invocation, and a separate process cannot clash with connections of the caller.
+    """
+    s = settings or get_settings()
+    ds = _validate_ds(ds)
+    target = s.data_dir / "dbt" / "target"
+    logs = s.data_dir / "dbt" / "logs"
+    dbt_vars = {"ds": ds, **(extra_vars or {})}
+    cmd = [
+        _dbt_executable(), "build",
+        "--project-dir", str(s.dbt_project_dir),
+        "--profiles-dir", str(s.dbt_project_dir),
+        "--target-path", str(target),
+        "--log-path", str(logs),
+        "--vars", json.dumps(dbt_vars),
+        "--select", *select,
+        "--indirect-selection", "cautious",
+    ]
+    env = {**os.environ, "SW_DBT_DUCKDB_PATH": str(s.build_path), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=s.dbt_project_dir)
+    seconds = time.perf_counter() - t0
+    results_path = target / "run_results.json"
+    problems, counts = [], {}
+    if results_path.exists():
+        results = json.loads(results_path.read_text(encoding="utf-8"))
+        for r in results.get("results", []):
+            counts[r["status"]] = counts.get(r["status"], 0) + 1
+            if r["status"] in ("error", "fail", "runtime error"):
+                problems.append(f"{r['unique_id']}: {r['status']}: {(r.get('message') or '').strip()}")
+            elif r["status"] == "warn":
+                log.warning("dbt warning: %s: %s", r["unique_id"], r.get("message"))
+        if run_dir:
+            shutil.copy2(results_path, Path(run_dir) / f"dbt_run_results_{'_'.join(select)}.json"
+                         .replace(":", "-"))
+    print(proc.stdout[-20000:])
+    if proc.returncode != 0:
+        detail = "\n  ".join(problems) or (proc.stdout[-4000:] + proc.stderr[-4000:])
+        raise DbtBuildError(f"dbt build --select {' '.join(select)} (ds={ds}) failed:\n  {detail}")
+    return {"select": select, "seconds": round(seconds, 2), "statuses": counts}
+
+
+def warehouse_summary(path: Path | str) -> list[tuple[str, str, int]]:
+    """``(schema, table, rows)`` for every table and view of a DuckDB file."""
+    with connect(path, read_only=True) as con:
+        tables = con.execute(
+            "select table_schema, table_name from information_schema.tables "
+            "where table_schema not in ('information_schema', 'pg_catalog') "
+            "order by table_schema, table_name"
+        ).fetchall()
+        out = []
+        for schema, table in tables:
+            n = con.execute(
+                f"select count(*) from {quote_ident(schema)}.{quote_ident(table)}"
+            ).fetchone()[0]
+            out.append((schema, table, int(n)))
+    return out
+
+
+@dataclass
+class PublishResult:
+    run_id: str
+    ds: str
+    served_path: str
+    published_at: str
+    tables: list[tuple[str, str, int]]
+
+    def to_dict(self) -> dict:
+        return {
+            "run_id": self.run_id,
+            "ds": self.ds,
+            "served_path": self.served_path,
+            "published_at": self.published_at,
+            "tables": [list(t) for t in self.tables],
+        }
+
+
+def publish(run_id: str, ds: str, settings: Settings | None = None) -> dict:
+    """Atomically replace the served warehouse by the audited build file."""
+    s = settings or get_settings()
+    ds = _validate_ds(ds)
+    build = s.build_path
+    if not build.exists():
+        raise PipelineError(f"nothing to publish: build file {build} does not exist")
+    with connect(build) as con:
+        con.execute("create schema if not exists meta")
+        con.execute(
+            "create table if not exists meta.publications (run_id VARCHAR, ds DATE, "
+            "published_at TIMESTAMP)"
+        )
+        now = datetime.now(timezone.utc).replace(tzinfo=None)
+        con.execute("insert into meta.publications values (?, ?::DATE, ?)", [run_id, ds, now])
+        con.execute("checkpoint")
+    wal = build.with_name(build.name + ".wal")
+    if wal.exists():
+        raise PipelineError(f"build file still has a write-ahead log {wal}; refusing to publish")
+    tables = warehouse_summary(build)
+    s.warehouse_path.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(build, s.warehouse_path)  # atomic on one filesystem
+    result = PublishResult(run_id, ds, str(s.warehouse_path), now.isoformat(timespec="seconds"),
+                           tables)
+    run_dir = s.run_dir(run_id)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "published.json").write_text(json.dumps(result.to_dict(), indent=2), encoding="utf-8")
+    (s.data_dir / "published.json").write_text(json.dumps(result.to_dict(), indent=2),
+                                               encoding="utf-8")
+    return result.to_dict()
+
+
+def format_summary(path: Path | str, schemas: tuple[str, ...] = ("core", "marts", "audit")) -> str:
+    """A short text summary of a served warehouse for people."""
+    lines = [f"Served warehouse: {path}"]
+    for schema, table, rows in warehouse_summary(path):
+        if schema in schemas:
+            lines.append(f"  {schema}.{table:<34} {rows:>12,} rows")
+    lines += [
+        "Query it:",
+        f"  .venv/bin/python -c \"import duckdb; print(duckdb.connect('{path}', read_only=True)"
+        ".sql('select * from core.dim_users limit 5'))\"",
+        f"  duckdb -readonly {path}   (DuckDB CLI >= 2.0)",
+    ]
+    return "\n".join(lines)

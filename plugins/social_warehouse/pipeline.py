@@ -231,3 +231,64 @@ def format_summary(path: Path | str, schemas: tuple[str, ...] = ("core", "marts"
         f"  duckdb -readonly {path}   (DuckDB CLI >= 2.0)",
     ]
     return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- analytics I/O
+# Analytics tasks open the build file read-only and write one Parquet file per output
+# under runs/<run_id>/analytics/; a single writer task loads them into ``analytics.*``.
+
+
+def analytics_dir(run_id: str, settings: Settings | None = None) -> Path:
+    s = settings or get_settings()
+    path = s.run_dir(run_id) / "analytics"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def read_sql(sql: str, params: list | None = None, settings: Settings | None = None):
+    """Run a query on the build file opened read-only; a pandas DataFrame via Arrow."""
+    s = settings or get_settings()
+    with connect(s.build_path, read_only=True) as con:
+        return con.execute(sql, params or []).fetch_arrow_table().to_pandas()
+
+
+def write_outputs(run_id: str, outputs: dict, settings: Settings | None = None) -> dict:
+    """Write DataFrames as ``<name>.parquet`` in the run's analytics folder (atomically)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    folder = analytics_dir(run_id, settings)
+    written = {}
+    for name, frame in outputs.items():
+        if not name.isidentifier():
+            raise PipelineError(f"analytics output name {name!r} is not a valid table name")
+        table = pa.Table.from_pandas(frame, preserve_index=False)
+        tmp = folder / f".{name}.parquet.tmp"
+        pq.write_table(table, tmp)
+        os.replace(tmp, folder / f"{name}.parquet")
+        written[name] = {"rows": table.num_rows, "path": str(folder / f"{name}.parquet")}
+    return written
+
+
+def load_outputs(run_id: str, settings: Settings | None = None) -> dict:
+    """Load every Parquet output of the run into ``analytics.<name>`` (replacing it)."""
+    s = settings or get_settings()
+    folder = analytics_dir(run_id, s)
+    loaded = {}
+    with connect(s.build_path) as con:
+        con.execute("create schema if not exists analytics")
+        con.execute("begin transaction")
+        try:
+            for path in sorted(folder.glob("*.parquet")):
+                name = path.stem
+                con.execute(
+                    f"create or replace table analytics.{quote_ident(name)} as "
+                    f"select * from read_parquet(?)", [str(path)]
+                )
+                loaded[name] = con.execute(
+                    f"select count(*) from analytics.{quote_ident(name)}").fetchone()[0]
+            con.execute("commit")
+        except BaseException:
+            con.execute("rollback")
+            raise
+    return loaded

@@ -5,8 +5,9 @@ One run per logical date `ds`: the social exports in `landing/<ds>/` become the
 served DuckDB warehouse that BI tools read.
 
 ```
-prepare_build -> ingest -> gate_raw -> dbt_staging -> gate_staging -> dbt_core -> gate_core
-   -> (analytics, gate_analytics, dbt_marts, gate_marts) -> publish -> report
+prepare_build -> ingest -> dbt_staging -> dbt_core
+   -> analytics_graph -> analytics_kol      (read-only on the build file, Parquet out)
+   -> load_analytics -> dbt_marts -> publish -> report
 ```
 
 * **Write-audit-publish**: every writing task works on a build copy of the warehouse;
@@ -99,6 +100,33 @@ def social_warehouse_daily():
         except DbtBuildError as exc:
             raise _fail(exc) from exc
 
+    @task
+    def analytics_graph(build: dict) -> dict:
+        from social_warehouse.stages import run_graph_stage
+
+        return run_graph_stage(build["run_id"], build["ds"])
+
+    @task
+    def analytics_kol(build: dict) -> dict:
+        from social_warehouse.stages import run_kol_stage
+
+        return run_kol_stage(build["run_id"], build["ds"])
+
+    @task(pool=WRITER_POOL)
+    def load_analytics(build: dict) -> dict:
+        from social_warehouse.pipeline import load_outputs
+
+        return load_outputs(build["run_id"])
+
+    @task(pool=WRITER_POOL)
+    def dbt_marts(build: dict) -> dict:
+        from social_warehouse.pipeline import DbtBuildError, run_dbt
+
+        try:
+            return run_dbt(["tag:marts"], build["ds"], run_dir=build["run_dir"])
+        except DbtBuildError as exc:
+            raise _fail(exc) from exc
+
     @task(pool=WRITER_POOL, outlets=[SERVED_WAREHOUSE])
     def publish(build: dict) -> dict:
         from social_warehouse.pipeline import publish as run
@@ -117,8 +145,12 @@ def social_warehouse_daily():
     loaded = ingest(build)
     staged = dbt_staging(build)
     core = dbt_core(build)
+    graph = analytics_graph(build)
+    kol = analytics_kol(build)
+    analytics_loaded = load_analytics(build)
+    marts = dbt_marts(build)
     published = publish(build)
-    loaded >> staged >> core >> published
+    loaded >> staged >> core >> graph >> kol >> analytics_loaded >> marts >> published
     report(published)
 
 

@@ -47,7 +47,8 @@ def test_schedule_and_run_policy(dag):
 
 
 def test_every_writer_runs_in_the_single_slot_pool(dag):
-    writers = {"prepare_build", "ingest", "dbt_staging", "dbt_core", "publish"}
+    writers = {"prepare_build", "ingest", "dbt_staging", "dbt_core", "load_analytics",
+               "dbt_marts", "publish"}
     for task_id in writers:
         assert dag.get_task(task_id).pool == "duckdb_writer", task_id
 
@@ -62,7 +63,14 @@ def test_retries_with_backoff(dag):
 def test_publish_comes_after_every_build_step(dag):
     publish = dag.get_task("publish")
     upstream = publish.get_flat_relative_ids(upstream=True)
-    assert {"prepare_build", "ingest", "dbt_staging", "dbt_core"} <= set(upstream)
+    assert {"prepare_build", "ingest", "dbt_staging", "dbt_core", "analytics_graph",
+            "analytics_kol", "load_analytics", "dbt_marts"} <= set(upstream)
     assert dag.get_task("report").upstream_task_ids == {"publish"}
     assert dag.get_task("dbt_core").get_flat_relative_ids(upstream=True) >= {"dbt_staging",
                                                                               "ingest"}
+
+
+def test_analytics_tasks_do_not_take_the_writer_slot(dag):
+    # they open the build file read-only and write Parquet, so they may run in parallel
+    for task_id in ("analytics_graph", "analytics_kol"):
+        assert dag.get_task(task_id).pool != "duckdb_writer"

@@ -5,7 +5,7 @@ One run per logical date `ds`: the social exports in `landing/<ds>/` become the
 served DuckDB warehouse that BI tools read.
 
 ```
-prepare_build -> ingest -> dbt_staging -> dbt_core
+prepare_build -> import_export -> ingest -> dbt_staging -> dbt_core
    -> analytics_graph -> analytics_kol      (read-only on the build file, Parquet out)
    -> load_analytics -> dbt_marts -> publish -> report
 ```
@@ -15,6 +15,9 @@ prepare_build -> ingest -> dbt_staging -> dbt_core
   so a failed run leaves the served warehouse untouched.
 * Every task that writes the build DuckDB file runs in the one-slot pool
   `duckdb_writer` (DuckDB allows one writing process per file).
+* With the params `mapping` and `source_dir`, `import_export` first turns a real
+  platform export into canonical landing files (see docs/mappings.md); without them
+  it does nothing.
 * Idempotent: rerunning a day replaces that day's raw partitions and rebuilds the
   tables as of that day.
 * dbt runs as one `dbt build` per layer (models and their tests together) rather
@@ -27,6 +30,7 @@ Business logic lives in the `social_warehouse` package (`plugins/`); this file o
 
 from __future__ import annotations
 
+import os
 from datetime import datetime, timedelta
 
 from airflow.sdk import Asset, Param, dag, task
@@ -36,7 +40,9 @@ SERVED_WAREHOUSE = Asset("social_warehouse_served_warehouse")
 
 default_args = {
     "owner": "data-engineering",
-    "retries": 2,
+    # transient failures (a locked file, a killed worker) retry; bad input and failed
+    # checks raise AirflowFailException and fail at once. SW_TASK_RETRIES overrides.
+    "retries": int(os.environ.get("SW_TASK_RETRIES", "2")),
     "retry_delay": timedelta(seconds=20),
     "retry_exponential_backoff": True,
     "max_retry_delay": timedelta(minutes=10),
@@ -64,6 +70,15 @@ def _fail(exc: Exception):
             None, type=["null", "string"],
             description="Landing root to read <ds>/ from (default: SW_LANDING_DIR).",
         ),
+        "mapping": Param(
+            None, type=["null", "string"],
+            description="Source mapping YAML (sources/*.yaml): import a real export into "
+                        "landing/<ds>/ before ingest.",
+        ),
+        "source_dir": Param(
+            None, type=["null", "string"],
+            description="Folder of the real export the mapping reads.",
+        ),
     },
 )
 def social_warehouse_daily():
@@ -72,6 +87,17 @@ def social_warehouse_daily():
         from social_warehouse.pipeline import prepare_build as run
 
         return run(run_id=context["run_id"], ds=context["ds"])
+
+    @task
+    def import_export(build: dict, **context) -> dict:
+        from social_warehouse.pipeline import PipelineError, run_import
+
+        params = context["params"]
+        try:
+            return run_import(build["ds"], params.get("mapping"), params.get("source_dir"),
+                              landing_dir=params.get("landing_dir"))
+        except PipelineError as exc:
+            raise _fail(exc) from exc
 
     @task(pool=WRITER_POOL)
     def ingest(build: dict, **context) -> dict:
@@ -142,7 +168,9 @@ def social_warehouse_daily():
         return published["served_path"]
 
     build = prepare_build()
+    imported = import_export(build)
     loaded = ingest(build)
+    imported >> loaded
     staged = dbt_staging(build)
     core = dbt_core(build)
     graph = analytics_graph(build)

@@ -6,6 +6,8 @@ Sub-commands::
     social-warehouse run --ds 2026-01-01 [--end 2026-01-31]    # the DAG for each day
     social-warehouse demo                                     # generate + run + summary
     social-warehouse ingest --ds 2026-01-01 --db build.duckdb # ingest only, no Airflow
+    social-warehouse import --mapping sources/email_eu_core.yaml \
+        --from ../shared/datasets/email_eu_core --ds 2026-01-01 --run  # a real export
     social-warehouse summary                                  # tables of the served warehouse
 """
 
@@ -176,6 +178,22 @@ def cmd_ingest(a) -> int:
     return 0
 
 
+def cmd_import(a) -> int:
+    from .mapping import MappingError, SourceError, import_export
+
+    s = get_settings()
+    try:
+        result = import_export(a.mapping, a.source_dir, a.ds, a.landing_dir or s.landing_dir,
+                               fmt=a.format, overwrite=a.overwrite)
+    except (MappingError, SourceError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(result.summary())
+    if a.run:
+        return _run_days([a.ds], s, {"landing_dir": a.landing_dir} if a.landing_dir else None)
+    return 0
+
+
 def cmd_summary(a) -> int:
     from .pipeline import format_summary
 
@@ -225,6 +243,18 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--landing-dir")
     i.add_argument("--db", help="DuckDB file (default: the build file)")
     i.set_defaults(func=cmd_ingest)
+
+    im = sub.add_parser("import", help="turn a real export into canonical landing files with a "
+                                       "source mapping (sources/*.yaml)")
+    im.add_argument("--mapping", required=True, help="mapping YAML, e.g. sources/email_eu_core.yaml")
+    im.add_argument("--from", dest="source_dir", required=True, help="folder of the export")
+    im.add_argument("--ds", required=True, help="landing partition to write (YYYY-MM-DD)")
+    im.add_argument("--landing-dir", help="landing root (default SW_LANDING_DIR)")
+    im.add_argument("--format", default="parquet", choices=["parquet", "csv"])
+    im.add_argument("--overwrite", action="store_true",
+                    help="replace files of the partition that another source wrote")
+    im.add_argument("--run", action="store_true", help="then run the daily DAG for --ds")
+    im.set_defaults(func=cmd_import)
 
     m = sub.add_parser("summary", help="row counts of the served warehouse")
     m.add_argument("--db")

@@ -95,6 +95,29 @@ def run_ingest(ds: str, settings: Settings | None = None, landing_dir: str | Non
     return result.to_dict()
 
 
+def run_import(ds: str, mapping: str | None, source_dir: str | None,
+               settings: Settings | None = None, landing_dir: str | None = None) -> dict:
+    """Import a real export with a source mapping into ``landing/<ds>/`` (no-op without one)."""
+    if not mapping:
+        return {"imported": False}
+    from .mapping import MappingError, SourceError, import_export
+
+    s = settings or get_settings()
+    ds = _validate_ds(ds)
+    if not source_dir:
+        raise PipelineError("param 'mapping' needs 'source_dir' (the folder of the export)")
+    mapping_path = Path(mapping)
+    if not mapping_path.is_absolute() and not mapping_path.exists():
+        mapping_path = s.home / mapping_path
+    try:
+        result = import_export(mapping_path, Path(source_dir), ds,
+                               Path(landing_dir or s.landing_dir), overwrite=True)
+    except (MappingError, SourceError) as exc:
+        raise PipelineError(f"import with {mapping_path} failed: {exc}") from exc
+    print(result.summary())
+    return {"imported": True, **result.to_dict()}
+
+
 def _dbt_executable() -> str:
     candidate = Path(sys.executable).with_name("dbt")
     return str(candidate) if candidate.exists() else "dbt"

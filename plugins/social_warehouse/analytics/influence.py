@@ -907,7 +907,8 @@ def _daily_jumps(daily: pd.DataFrame, config: AudienceQualityConfig) -> pd.DataF
     d = daily.sort_values(["user_id", "ds"])
     pos = d[d["gain"] > 0]
     med = pos.groupby("user_id")["gain"].median()
-    d["median_gain"] = d["user_id"].map(med).fillna(0.0)
+    # to_numeric: mapping an Arrow-string column through an empty Series keeps string dtype
+    d["median_gain"] = pd.to_numeric(d["user_id"].map(med), errors="coerce").fillna(0.0)
     d["is_jump"] = (
         (d["gain"] >= config.jump_min_gain)
         & (d["gain"] >= config.jump_relative * d["prev"].fillna(0.0))

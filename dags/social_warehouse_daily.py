@@ -5,14 +5,21 @@ One run per logical date `ds`: the social exports in `landing/<ds>/` become the
 served DuckDB warehouse that BI tools read.
 
 ```
-prepare_build -> import_export -> ingest -> dbt_staging -> dbt_core
-   -> analytics_graph -> analytics_kol      (read-only on the build file, Parquet out)
-   -> load_analytics -> dbt_marts -> publish -> report
+prepare_build -> import_export -> ingest -> gate_raw
+  -> dbt_staging -> gate_staging -> dbt_core -> gate_core
+  -> analytics_graph -> analytics_kol        (read-only on the build file, Parquet out)
+  -> load_analytics -> dbt_marts -> publish -> finalize (audit record + reports)
 ```
 
 * **Write-audit-publish**: every writing task works on a build copy of the warehouse;
-  `publish` renames it over the served file only after every earlier task succeeded,
-  so a failed run leaves the served warehouse untouched.
+  `publish` renames it over the served file only after every gate passed, so a failed
+  run leaves the served warehouse byte-for-byte as it was.
+* **Gates**: Great Expectations suites (`expectations/`) after every stage; a failed
+  gate fails its task with a message naming stage, table, column, expectation, observed
+  value and examples, and nothing downstream runs.
+* **Audit**: `finalize` always runs; it records the run (success or failure, with the
+  reason) in the audit store under `data/audit/` and rebuilds the offline run reports in
+  `data/reports/`. A run that did not publish ends failed.
 * Every task that writes the build DuckDB file runs in the one-slot pool
   `duckdb_writer` (DuckDB allows one writing process per file).
 * With the params `mapping` and `source_dir`, `import_export` first turns a real
@@ -49,11 +56,20 @@ default_args = {
 }
 
 
-def _fail(exc: Exception):
-    """Bad input or a failed check: fail now, a retry would fail the same way."""
-    from airflow.sdk.exceptions import AirflowFailException
+def _step(build: dict, name: str, func, *args, **kwargs):
+    """Run one pipeline step; a deterministic failure is recorded and fails the task now."""
+    from social_warehouse.pipeline import PipelineError, record_error
 
-    return AirflowFailException(str(exc))
+    try:
+        return func(*args, **kwargs)
+    except PipelineError as exc:
+        from airflow.sdk.exceptions import AirflowFailException
+
+        record_error(build["run_id"], name, exc)
+        raise AirflowFailException(str(exc)) from exc
+    except Exception as exc:
+        record_error(build["run_id"], name, f"{type(exc).__name__}: {exc}")
+        raise
 
 
 @dag(
@@ -63,7 +79,7 @@ def _fail(exc: Exception):
     catchup=False,
     max_active_runs=1,
     default_args=default_args,
-    tags=["social_warehouse", "duckdb", "dbt"],
+    tags=["social_warehouse", "duckdb", "dbt", "great_expectations"],
     doc_md=__doc__,
     params={
         "landing_dir": Param(
@@ -90,96 +106,91 @@ def social_warehouse_daily():
 
     @task
     def import_export(build: dict, **context) -> dict:
-        from social_warehouse.pipeline import PipelineError, run_import
+        from social_warehouse.pipeline import run_import
 
         params = context["params"]
-        try:
-            return run_import(build["ds"], params.get("mapping"), params.get("source_dir"),
-                              landing_dir=params.get("landing_dir"))
-        except PipelineError as exc:
-            raise _fail(exc) from exc
+        return _step(build, "import_export", run_import, build["ds"], params.get("mapping"),
+                     params.get("source_dir"), landing_dir=params.get("landing_dir"))
 
     @task(pool=WRITER_POOL)
     def ingest(build: dict, **context) -> dict:
-        from social_warehouse.pipeline import PipelineError, run_ingest
+        from social_warehouse.pipeline import run_ingest
 
-        try:
-            return run_ingest(build["ds"], landing_dir=context["params"].get("landing_dir"))
-        except PipelineError as exc:
-            raise _fail(exc) from exc
+        return _step(build, "ingest", run_ingest, build["ds"],
+                     landing_dir=context["params"].get("landing_dir"), run_id=build["run_id"])
 
-    @task(pool=WRITER_POOL)
-    def dbt_staging(build: dict) -> dict:
-        from social_warehouse.pipeline import DbtBuildError, run_dbt
+    def gate(stage: str):
+        @task(task_id=f"gate_{stage}", pool=WRITER_POOL)
+        def run_gate(build: dict) -> str:
+            from social_warehouse.pipeline import run_quality_gate
 
-        try:
-            return run_dbt(["tag:staging"], build["ds"], run_dir=build["run_dir"])
-        except DbtBuildError as exc:
-            raise _fail(exc) from exc
+            return _step(build, f"gate_{stage}", run_quality_gate, stage, build["run_id"],
+                         build["ds"])
 
-    @task(pool=WRITER_POOL)
-    def dbt_core(build: dict) -> dict:
-        from social_warehouse.pipeline import DbtBuildError, run_dbt
+        return run_gate
 
-        try:
-            return run_dbt(["tag:core"], build["ds"], run_dir=build["run_dir"])
-        except DbtBuildError as exc:
-            raise _fail(exc) from exc
+    def dbt_layer(layer: str):
+        @task(task_id=f"dbt_{layer}", pool=WRITER_POOL)
+        def run_layer(build: dict) -> dict:
+            from social_warehouse.pipeline import run_dbt
+
+            return _step(build, f"dbt_{layer}", run_dbt, [f"tag:{layer}"], build["ds"],
+                         run_dir=build["run_dir"])
+
+        return run_layer
 
     @task
     def analytics_graph(build: dict) -> dict:
         from social_warehouse.stages import run_graph_stage
 
-        return run_graph_stage(build["run_id"], build["ds"])
+        return _step(build, "analytics_graph", run_graph_stage, build["run_id"], build["ds"])
 
     @task
     def analytics_kol(build: dict) -> dict:
         from social_warehouse.stages import run_kol_stage
 
-        return run_kol_stage(build["run_id"], build["ds"])
+        return _step(build, "analytics_kol", run_kol_stage, build["run_id"], build["ds"])
 
     @task(pool=WRITER_POOL)
     def load_analytics(build: dict) -> dict:
         from social_warehouse.pipeline import load_outputs
 
-        return load_outputs(build["run_id"])
-
-    @task(pool=WRITER_POOL)
-    def dbt_marts(build: dict) -> dict:
-        from social_warehouse.pipeline import DbtBuildError, run_dbt
-
-        try:
-            return run_dbt(["tag:marts"], build["ds"], run_dir=build["run_dir"])
-        except DbtBuildError as exc:
-            raise _fail(exc) from exc
+        return _step(build, "load_analytics", load_outputs, build["run_id"])
 
     @task(pool=WRITER_POOL, outlets=[SERVED_WAREHOUSE])
     def publish(build: dict) -> dict:
         from social_warehouse.pipeline import publish as run
 
-        return run(run_id=build["run_id"], ds=build["ds"])
+        return _step(build, "publish", run, run_id=build["run_id"], ds=build["ds"])
 
-    @task
-    def report(published: dict) -> str:
-        from social_warehouse.pipeline import format_summary
+    @task(trigger_rule="all_done", retries=0)
+    def finalize(build: dict) -> dict:
+        from social_warehouse.pipeline import finalize_run, format_summary
 
-        text = format_summary(published["served_path"])
-        print(text)
-        return published["served_path"]
+        report = _step(build, "finalize", finalize_run, build["run_id"], build["ds"])
+        from social_warehouse.config import get_settings
+
+        print(format_summary(get_settings().warehouse_path))
+        return report
 
     build = prepare_build()
-    imported = import_export(build)
-    loaded = ingest(build)
-    imported >> loaded
-    staged = dbt_staging(build)
-    core = dbt_core(build)
-    graph = analytics_graph(build)
-    kol = analytics_kol(build)
-    analytics_loaded = load_analytics(build)
-    marts = dbt_marts(build)
-    published = publish(build)
-    loaded >> staged >> core >> graph >> kol >> analytics_loaded >> marts >> published
-    report(published)
+    chain = [
+        import_export(build),
+        ingest(build),
+        gate("raw")(build),
+        dbt_layer("staging")(build),
+        gate("staging")(build),
+        dbt_layer("core")(build),
+        gate("core")(build),
+        analytics_graph(build),
+        analytics_kol(build),
+        load_analytics(build),
+        dbt_layer("marts")(build),
+        publish(build),
+        finalize(build),
+    ]
+    for upstream, downstream in zip(chain, chain[1:], strict=False):
+        upstream >> downstream
 
 
 social_warehouse_daily()

@@ -29,6 +29,9 @@ __all__ = [
     "run_ingest",
     "run_dbt",
     "publish",
+    "record_error",
+    "run_quality_gate",
+    "finalize_run",
     "warehouse_summary",
     "format_summary",
 ]
@@ -79,10 +82,68 @@ def prepare_build(run_id: str, ds: str, settings: Settings | None = None) -> dic
         "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
     (run_dir / "run.json").write_text(json.dumps(info, indent=2), encoding="utf-8")
+    (run_dir / "errors.jsonl").unlink(missing_ok=True)
+    (run_dir / "published.json").unlink(missing_ok=True)
+    from . import audit
+
+    audit.start_run(run_id, logical_date=ds, ds=ds, store_dir=s.data_dir / "audit",
+                    dag_id="social_warehouse_daily")
     return info
 
 
-def run_ingest(ds: str, settings: Settings | None = None, landing_dir: str | None = None) -> dict:
+def record_error(run_id: str, task: str, error: BaseException | str,
+                 settings: Settings | None = None) -> None:
+    """Remember why a task failed, for the run's audit record and report."""
+    s = settings or get_settings()
+    run_dir = s.run_dir(run_id)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with open(run_dir / "errors.jsonl", "a", encoding="utf-8") as fh:
+        fh.write(json.dumps({"task": task, "error": str(error)}) + "\n")
+
+
+def run_quality_gate(stage: str, run_id: str, ds: str, settings: Settings | None = None) -> str:
+    """Great Expectations gate of ``stage`` on the build file; raise on a critical failure."""
+    from .quality import GateFailed, run_gate
+
+    s = settings or get_settings()
+    try:
+        result = run_gate(stage, s.build_path, ds=_validate_ds(ds), run_id=run_id,
+                          data_dir=s.data_dir, expectations_dir=s.expectations_dir)
+    except GateFailed as exc:
+        raise PipelineError(str(exc)) from exc
+    return result.summary()
+
+
+def finalize_run(run_id: str, ds: str, settings: Settings | None = None) -> dict:
+    """Close the run's audit record (success only if it was published) and build reports.
+
+    Raises :class:`PipelineError` for a run that did not publish, so the DAG run fails.
+    """
+    from . import audit
+
+    s = settings or get_settings()
+    run_dir = s.run_dir(run_id)
+    published = run_dir / "published.json"
+    errors_file = run_dir / "errors.jsonl"
+    errors = []
+    if errors_file.exists():
+        errors = [json.loads(line) for line in errors_file.read_text(encoding="utf-8").splitlines()
+                  if line.strip()]
+    status = "success" if published.exists() else "failed"
+    error = "; ".join(f"{e['task']}: {e['error']}" for e in errors) or None
+    if status == "failed" and not error:
+        error = "an upstream task failed (see the Airflow task logs)"
+    audit.finish_run(run_id, status, error, store_dir=s.data_dir / "audit",
+                     reports_dir=s.data_dir / "reports")
+    report = {"status": status, "error": error, "reports_index": str(s.data_dir / "reports" /
+                                                                     "index.html")}
+    if status != "success":
+        raise PipelineError(f"run {run_id} (ds={ds}) was not published: {error}")
+    return report
+
+
+def run_ingest(ds: str, settings: Settings | None = None, landing_dir: str | None = None,
+               run_id: str | None = None) -> dict:
     """Load ``landing/<ds>/`` into the build file's ``raw`` schema."""
     from .ingest import IngestError, ingest_partition
 
@@ -92,6 +153,10 @@ def run_ingest(ds: str, settings: Settings | None = None, landing_dir: str | Non
         result = ingest_partition(s.build_path, Path(landing_dir or s.landing_dir), ds)
     except IngestError as exc:
         raise PipelineError(f"ingest of ds={ds} failed: {exc}") from exc
+    if run_id:
+        from . import audit
+
+        audit.record_inputs(run_id, s.build_path, ds, store_dir=s.data_dir / "audit")
     return result.to_dict()
 
 
@@ -216,7 +281,12 @@ def publish(run_id: str, ds: str, settings: Settings | None = None) -> dict:
     build = s.build_path
     if not build.exists():
         raise PipelineError(f"nothing to publish: build file {build} does not exist")
+    from . import audit
+
+    store = s.data_dir / "audit"
+    audit.record_publish(run_id, target=s.warehouse_path, db_path=build, store_dir=store)
     with connect(build) as con:
+        audit.materialize_audit(store, con, status_overrides={run_id: "success"})
         con.execute("create schema if not exists meta")
         con.execute(
             "create table if not exists meta.publications (run_id VARCHAR, ds DATE, "
@@ -247,6 +317,9 @@ def format_summary(path: Path | str, schemas: tuple[str, ...] = ("core", "marts"
     for schema, table, rows in warehouse_summary(path):
         if schema in schemas:
             lines.append(f"  {schema}.{table:<34} {rows:>12,} rows")
+    reports = Path(path).parent / "reports" / "index.html"
+    if reports.exists():
+        lines.append(f"Run reports (offline HTML): {reports}")
     lines += [
         "Query it:",
         f"  .venv/bin/python -c \"import duckdb; print(duckdb.connect('{path}', read_only=True)"

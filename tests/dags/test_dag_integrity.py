@@ -47,14 +47,17 @@ def test_schedule_and_run_policy(dag):
 
 
 def test_every_writer_runs_in_the_single_slot_pool(dag):
-    writers = {"prepare_build", "ingest", "dbt_staging", "dbt_core", "load_analytics",
-               "dbt_marts", "publish"}
+    writers = {"prepare_build", "ingest", "gate_raw", "dbt_staging", "gate_staging", "dbt_core",
+               "gate_core", "load_analytics", "dbt_marts", "publish"}
     for task_id in writers:
         assert dag.get_task(task_id).pool == "duckdb_writer", task_id
 
 
 def test_retries_with_backoff(dag):
     for task in dag.tasks:
+        if task.task_id == "finalize":  # records the outcome; nothing to retry
+            assert task.trigger_rule == "all_done"
+            continue
         assert task.retries >= 1
         assert task.retry_exponential_backoff
         assert task.retry_delay >= timedelta(seconds=10)
@@ -63,11 +66,18 @@ def test_retries_with_backoff(dag):
 def test_publish_comes_after_every_build_step(dag):
     publish = dag.get_task("publish")
     upstream = publish.get_flat_relative_ids(upstream=True)
-    assert {"prepare_build", "ingest", "dbt_staging", "dbt_core", "analytics_graph",
-            "analytics_kol", "load_analytics", "dbt_marts"} <= set(upstream)
-    assert dag.get_task("report").upstream_task_ids == {"publish"}
+    assert {"prepare_build", "ingest", "gate_raw", "dbt_staging", "gate_staging", "dbt_core",
+            "gate_core", "analytics_graph", "analytics_kol", "load_analytics",
+            "dbt_marts"} <= set(upstream)
+    assert dag.get_task("finalize").upstream_task_ids == {"publish", "prepare_build"}
     assert dag.get_task("dbt_core").get_flat_relative_ids(upstream=True) >= {"dbt_staging",
                                                                               "ingest"}
+
+
+def test_every_stage_is_followed_by_its_gate(dag):
+    for stage, gate in [("ingest", "gate_raw"), ("dbt_staging", "gate_staging"),
+                        ("dbt_core", "gate_core")]:
+        assert gate in dag.get_task(stage).downstream_task_ids
 
 
 def test_analytics_tasks_do_not_take_the_writer_slot(dag):

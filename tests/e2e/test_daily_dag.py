@@ -44,7 +44,8 @@ def two_days(airflow_home, tmp_path_factory):
     settings = pipeline_settings(root / "data")
     gen = generate(profile="small", days=2, seed=11, out=settings.data_dir,
                    start_date=DAYS[0], fmt="mixed")
-    env = airflow_env(settings, base={**os.environ, "AIRFLOW_HOME": str(airflow_home)})
+    env = airflow_env(settings, base={**os.environ, "AIRFLOW_HOME": str(airflow_home),
+                                      "SW_TASK_RETRIES": "0"})
     logs = []
     for i, ds in enumerate(DAYS):
         log = root / f"run_{i}_{ds}.log"

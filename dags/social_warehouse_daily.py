@@ -58,10 +58,10 @@ default_args = {
 
 def _step(build: dict, name: str, func, *args, **kwargs):
     """Run one pipeline step; a deterministic failure is recorded and fails the task now."""
-    from social_warehouse.pipeline import PipelineError, record_error
+    from social_warehouse.pipeline import PipelineError, jsonable, record_error
 
     try:
-        return func(*args, **kwargs)
+        return jsonable(func(*args, **kwargs))
     except PipelineError as exc:
         from airflow.sdk.exceptions import AirflowFailException
 
@@ -75,7 +75,8 @@ def _step(build: dict, name: str, func, *args, **kwargs):
 @dag(
     dag_id="social_warehouse_daily",
     schedule="@daily",
-    start_date=datetime(2026, 1, 1),
+    # early, so that backfills of historic exports (Last.fm 2011) run their tasks
+    start_date=datetime(2000, 1, 1),
     catchup=False,
     max_active_runs=1,
     default_args=default_args,
@@ -94,6 +95,11 @@ def _step(build: dict, name: str, func, *args, **kwargs):
         "source_dir": Param(
             None, type=["null", "string"],
             description="Folder of the real export the mapping reads.",
+        ),
+        "thresholds": Param(
+            None, type=["null", "string"],
+            description="Thresholds overlay for the quality gates (e.g. "
+                        "sources/lastfm_hetrec2011.thresholds.yml).",
         ),
     },
 )
@@ -121,11 +127,11 @@ def social_warehouse_daily():
 
     def gate(stage: str):
         @task(task_id=f"gate_{stage}", pool=WRITER_POOL)
-        def run_gate(build: dict) -> str:
+        def run_gate(build: dict, **context) -> str:
             from social_warehouse.pipeline import run_quality_gate
 
             return _step(build, f"gate_{stage}", run_quality_gate, stage, build["run_id"],
-                         build["ds"])
+                         build["ds"], thresholds=context["params"].get("thresholds"))
 
         return run_gate
 

@@ -128,8 +128,8 @@ def _print_failure(log: Path) -> None:
 
 def cmd_run(a) -> int:
     s = get_settings()
-    conf = {"landing_dir": a.landing_dir} if a.landing_dir else None
-    rc = _run_days(_dates(a.ds, a.end), s, conf)
+    conf = {k: v for k, v in (("landing_dir", a.landing_dir), ("thresholds", a.thresholds)) if v}
+    rc = _run_days(_dates(a.ds, a.end), s, conf or None)
     if rc == 0 and s.warehouse_path.exists():
         from .pipeline import format_summary
 
@@ -182,6 +182,9 @@ def cmd_import(a) -> int:
     from .mapping import MappingError, SourceError, import_export
 
     s = get_settings()
+    if not a.thresholds:
+        candidate = Path(a.mapping).with_suffix(".thresholds.yml")
+        a.thresholds = str(candidate.resolve()) if candidate.exists() else None
     try:
         result = import_export(a.mapping, a.source_dir, a.ds, a.landing_dir or s.landing_dir,
                                fmt=a.format, overwrite=a.overwrite)
@@ -190,7 +193,9 @@ def cmd_import(a) -> int:
         return 2
     print(result.summary())
     if a.run:
-        return _run_days([a.ds], s, {"landing_dir": a.landing_dir} if a.landing_dir else None)
+        conf = {k: v for k, v in (("landing_dir", a.landing_dir), ("thresholds", a.thresholds))
+                if v}
+        return _run_days([a.ds], s, conf or None)
     return 0
 
 
@@ -230,6 +235,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--ds", required=True, help="first logical date YYYY-MM-DD")
     r.add_argument("--end", help="last logical date (inclusive) for a backfill")
     r.add_argument("--landing-dir", help="landing root (default SW_LANDING_DIR)")
+    r.add_argument("--thresholds", help="quality-gate thresholds overlay file")
     r.set_defaults(func=cmd_run)
 
     d = sub.add_parser("demo", help="generate sample exports, run the DAG for each day, summarise")
@@ -254,6 +260,8 @@ def build_parser() -> argparse.ArgumentParser:
     im.add_argument("--overwrite", action="store_true",
                     help="replace files of the partition that another source wrote")
     im.add_argument("--run", action="store_true", help="then run the daily DAG for --ds")
+    im.add_argument("--thresholds", help="quality-gate thresholds overlay for this source "
+                                         "(default: sources/<mapping name>.thresholds.yml if it exists)")
     im.set_defaults(func=cmd_import)
 
     m = sub.add_parser("summary", help="row counts of the served warehouse")

@@ -30,6 +30,7 @@ __all__ = [
     "run_dbt",
     "publish",
     "record_error",
+    "jsonable",
     "run_quality_gate",
     "finalize_run",
     "warehouse_summary",
@@ -45,6 +46,21 @@ class PipelineError(Exception):
 
 class DbtBuildError(PipelineError):
     """dbt reported failing models or tests."""
+
+
+def jsonable(value):
+    """A copy of ``value`` that strict JSON (Airflow's XCom) accepts: NaN/inf become None."""
+    import math
+
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if hasattr(value, "item") and not isinstance(value, (str, bytes)):  # numpy scalars
+        return jsonable(value.item())
+    return value
 
 
 def _validate_ds(ds: str | date) -> str:
@@ -101,14 +117,24 @@ def record_error(run_id: str, task: str, error: BaseException | str,
         fh.write(json.dumps({"task": task, "error": str(error)}) + "\n")
 
 
-def run_quality_gate(stage: str, run_id: str, ds: str, settings: Settings | None = None) -> str:
-    """Great Expectations gate of ``stage`` on the build file; raise on a critical failure."""
+def run_quality_gate(stage: str, run_id: str, ds: str, settings: Settings | None = None,
+                     thresholds: str | None = None) -> str:
+    """Great Expectations gate of ``stage`` on the build file; raise on a critical failure.
+
+    ``thresholds`` is an optional overlay file (e.g. ``sources/<source>.thresholds.yml``).
+    """
     from .quality import GateFailed, run_gate
 
     s = settings or get_settings()
+    overlay = None
+    if thresholds:
+        overlay = Path(thresholds)
+        if not overlay.is_absolute() and not overlay.exists():
+            overlay = s.home / overlay
     try:
         result = run_gate(stage, s.build_path, ds=_validate_ds(ds), run_id=run_id,
-                          data_dir=s.data_dir, expectations_dir=s.expectations_dir)
+                          data_dir=s.data_dir, expectations_dir=s.expectations_dir,
+                          overlay_path=overlay)
     except GateFailed as exc:
         raise PipelineError(str(exc)) from exc
     return result.summary()

@@ -272,6 +272,7 @@ def run_gate(
     ds,
     run_id: str,
     config_path: Path | str | None = None,
+    overlay_path: Path | str | None = None,
     docs_dir: Path | None = None,
     data_dir: Path | None = None,
     expectations_dir: Path | None = None,
@@ -290,6 +291,9 @@ def run_gate(
     ds, run_id
         The run's logical date (partition) and Airflow ``run_id``. Time checks are relative
         to ``ds`` (end of day + tolerance), never to the wall clock, so backfills work.
+    overlay_path
+        A thresholds file whose values override ``config_path``'s (e.g. a source's own
+        platform start date); default ``$SW_QUALITY_OVERLAY``.
     config_path
         Thresholds file; default ``$SW_QUALITY_THRESHOLDS`` or ``expectations/thresholds.yml``.
     docs_dir
@@ -321,7 +325,8 @@ def run_gate(
     data_dir = Path(data_dir) if data_dir else settings.data_dir
     expectations_dir = Path(expectations_dir) if expectations_dir else settings.expectations_dir
     ds = _as_date(ds)
-    thresholds = load_thresholds(config_path, expectations_dir=expectations_dir)
+    thresholds = load_thresholds(config_path, expectations_dir=expectations_dir,
+                                 overlay=overlay_path)
     _stage_specs(expectations_dir / "gx", stage, thresholds)  # fail fast, before any write
 
     import tempfile

@@ -19,6 +19,7 @@ from .specs import SuiteSpec
 __all__ = ["Thresholds", "QualityConfigError", "load_thresholds", "ENV_VAR"]
 
 ENV_VAR = "SW_QUALITY_THRESHOLDS"
+OVERLAY_ENV_VAR = "SW_QUALITY_OVERLAY"
 _LEVELS = ("defaults", "stages", "tables", "suites")
 
 
@@ -56,15 +57,39 @@ def load_thresholds(
     *,
     expectations_dir: Path | None = None,
     env: Mapping | None = None,
+    overlay: Path | str | None = None,
 ) -> Thresholds:
-    """Read and check the thresholds file (see the module docstring for the lookup order)."""
-    import yaml
+    """Read and check the thresholds file (see the module docstring for the lookup order).
 
+    ``overlay`` (or ``$SW_QUALITY_OVERLAY``) names a second file of the same format whose
+    values override the first, level by level: a source can state what differs for it
+    (e.g. ``defaults: {platform_start_date: "2002-01-01"}``) without copying the rest.
+    """
     if expectations_dir is None:
         from ..config import get_settings
 
         expectations_dir = get_settings().expectations_dir
-    resolved = resolve_path(path, expectations_dir, env)
+    env = os.environ if env is None else env
+    base = _read_thresholds(resolve_path(path, expectations_dir, env))
+    overlay = overlay or env.get(OVERLAY_ENV_VAR)
+    if not overlay:
+        return base
+    top = _read_thresholds(Path(overlay))
+    data = {k: v for k, v in base.data.items()}
+    for level in _LEVELS:
+        merged = dict(base.data.get(level) or {})
+        for key, value in (top.data.get(level) or {}).items():
+            if level != "defaults" and isinstance(merged.get(key), dict):
+                merged[key] = {**merged[key], **(value or {})}
+            else:
+                merged[key] = value
+        data[level] = merged
+    return Thresholds(path=base.path, data=data)
+
+
+def _read_thresholds(resolved: Path) -> Thresholds:
+    import yaml
+
     if not resolved.is_file():
         raise QualityConfigError(f"thresholds file {resolved} does not exist")
     try:

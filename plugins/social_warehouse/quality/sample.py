@@ -142,10 +142,16 @@ def build_sample_warehouse(
             "users": "user_id", "posts": "post_id", "interactions": "event_id",
             "follows": "follower_id, followee_id", "campaigns": "campaign_id",
         }
+        renames = {  # as the dbt staging model names them
+            "users": ", followers_count as reported_followers_count, "
+                     "following_count as reported_following_count",
+        }
         for entity, key in keys.items():
+            extra = renames.get(entity, "")
+            drop = ", followers_count, following_count" if extra else ""
             q(f"""
                 create view staging.stg_{entity} as
-                select * exclude (_rn) from (
+                select * exclude (_rn{drop}){extra} from (
                     select *, row_number() over (
                         partition by {key} order by ds desc, _source_row desc) as _rn
                     from raw.{entity}
@@ -159,8 +165,8 @@ def build_sample_warehouse(
             create table core.dim_users as
             select u.user_id, u.handle, u.display_name, u.bio, u.platform, u.country,
                    u.category, u.verified, u.created_at,
-                   u.followers_count as reported_followers_count,
-                   u.following_count as reported_following_count,
+                   u.reported_followers_count,
+                   u.reported_following_count,
                    coalesce(i.n, 0) as followers_count, coalesce(o.n, 0) as following_count,
                    s.first_ds as first_seen_ds, s.last_ds as last_seen_ds
             from staging.stg_users u

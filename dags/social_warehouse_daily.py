@@ -7,7 +7,8 @@ served DuckDB warehouse that BI tools read.
 ```
 prepare_build -> import_export -> ingest -> gate_raw
   -> dbt_staging -> gate_staging -> dbt_core -> gate_core
-  -> analytics_graph -> analytics_kol        (read-only on the build file, Parquet out)
+  -> analytics_graph + analytics_topics -> analytics_kol -> analytics_audience
+                                             (read-only on the build file, Parquet out)
   -> load_analytics -> dbt_marts -> publish -> finalize (audit record + reports)
 ```
 
@@ -152,6 +153,19 @@ def social_warehouse_daily():
         return _step(build, "analytics_graph", run_graph_stage, build["run_id"], build["ds"])
 
     @task
+    def analytics_topics(build: dict) -> dict:
+        from social_warehouse.stages import run_topics_stage
+
+        return _step(build, "analytics_topics", run_topics_stage, build["run_id"], build["ds"])
+
+    @task
+    def analytics_audience(build: dict) -> dict:
+        from social_warehouse.stages import run_audience_stage
+
+        return _step(build, "analytics_audience", run_audience_stage, build["run_id"],
+                     build["ds"])
+
+    @task
     def analytics_kol(build: dict) -> dict:
         from social_warehouse.stages import run_kol_stage
 
@@ -180,6 +194,7 @@ def social_warehouse_daily():
         return report
 
     build = prepare_build()
+    core_gate = gate("core")(build)
     chain = [
         import_export(build),
         ingest(build),
@@ -187,15 +202,23 @@ def social_warehouse_daily():
         dbt_layer("staging")(build),
         gate("staging")(build),
         dbt_layer("core")(build),
-        gate("core")(build),
-        analytics_graph(build),
-        analytics_kol(build),
+        core_gate,
+    ]
+    # graph and topics are independent; KOL scores use both; audience uses KOL flags
+    graph, topics = analytics_graph(build), analytics_topics(build)
+    kol = analytics_kol(build)
+    tail = [
+        kol,
+        analytics_audience(build),
         load_analytics(build),
         dbt_layer("marts")(build),
         publish(build),
         finalize(build),
     ]
     for upstream, downstream in zip(chain, chain[1:], strict=False):
+        upstream >> downstream
+    core_gate >> [graph, topics] >> kol
+    for upstream, downstream in zip(tail, tail[1:], strict=False):
         upstream >> downstream
 
 

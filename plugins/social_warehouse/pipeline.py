@@ -371,7 +371,7 @@ def read_sql(sql: str, params: list | None = None, settings: Settings | None = N
     """Run a query on the build file opened read-only; a pandas DataFrame via Arrow."""
     s = settings or get_settings()
     with connect(s.build_path, read_only=True) as con:
-        return con.execute(sql, params or []).to_arrow_table().to_pandas()
+        return con.sql(sql, params=params or None).to_arrow_table().to_pandas()
 
 
 def write_outputs(run_id: str, outputs: dict, settings: Settings | None = None) -> dict:

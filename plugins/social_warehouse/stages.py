@@ -18,7 +18,13 @@ from pathlib import Path
 from .config import Settings, get_settings
 from .pipeline import analytics_dir, read_sql, write_outputs
 
-__all__ = ["load_analytics_config", "run_graph_stage", "run_kol_stage"]
+__all__ = [
+    "load_analytics_config",
+    "run_graph_stage",
+    "run_topics_stage",
+    "run_kol_stage",
+    "run_audience_stage",
+]
 
 log = logging.getLogger(__name__)
 
@@ -159,3 +165,182 @@ def run_kol_stage(run_id: str, ds: str, settings: Settings | None = None) -> dic
             "seconds": time.perf_counter() - t0}
     _save_info(run_id, "kol", info, settings)
     return {"outputs": written, "n_kols": info["n_kols"], "seconds": round(info["seconds"], 2)}
+
+
+# The columns the marts read, for outputs a stage could not compute on this data (e.g. no
+# post text, a single day): the stage writes them empty, so every mart still builds and
+# says "nothing" rather than showing a previous run's rows.
+_EMPTY_OUTPUTS = {
+    "topics": {"topic_id": "int64", "rank": "int64", "term": "str", "weight": "float64",
+               "label": "str", "coherence_npmi": "float64"},
+    "item_topics": {"post_id": "str", "topic_id": "int64", "weight": "float64", "rank": "int64"},
+    "user_interests": {"user_id": "str", "topic_id": "int64", "weight": "float64",
+                       "rank": "int64"},
+    "user_profiles": {"user_id": "str", "kol_share": "float64", "watch_ratio_mean": "float64"},
+    "user_segments": {"user_id": "str", "segment_id": "int32"},
+    "segment_profiles": {"segment_id": "int32", "n_users": "int64", "share": "float64",
+                         "top_topic_labels": "str", "top_kols": "str"},
+    "user_recommendations": {"user_id": "str", "rank": "int64", "post_id": "str",
+                             "score": "float64", "model": "str"},
+    "recommender_eval": {"model": "str", "metric": "str", "value": "float64", "k": "int64",
+                         "n_users_evaluated": "int64", "split": "str", "users": "str"},
+    "propensity_eval": {"model": "str", "metric": "str", "value": "float64", "split": "str",
+                        "date": "datetime64[ms]", "n_pairs": "int64",
+                        "positive_rate": "float64", "chosen": "bool"},
+}
+
+
+def _empty(name: str):
+    import pandas as pd
+
+    return pd.DataFrame({c: pd.Series(dtype=t) for c, t in _EMPTY_OUTPUTS[name].items()})
+
+
+def _lists_to_python(frame):
+    """Tuples and numpy arrays in object columns become lists (Parquet-friendly)."""
+    import numpy as np
+
+    for col in frame.columns:
+        if frame[col].dtype == object:
+            sample = frame[col].dropna().head(50)
+            if sample.map(lambda v: isinstance(v, (tuple, np.ndarray))).any():
+                frame[col] = frame[col].map(
+                    lambda v: list(v) if isinstance(v, (tuple, np.ndarray)) else v)
+    return frame
+
+
+def run_topics_stage(run_id: str, ds: str, settings: Settings | None = None) -> dict:
+    """Topics of the post texts (TF-IDF + NMF, multilingual) and each item's topic weights."""
+    from .analytics.topics import fit_topics
+
+    cfg = load_analytics_config(settings).get("topics") or {}
+    t0 = time.perf_counter()
+    items = read_sql("select post_id, text, hashtags from core.dim_items "
+                     "where text is not null or len(hashtags) > 0", settings=settings)
+    if len(items) < int(cfg.get("min_items", 20)):
+        info = {"skipped": f"only {len(items)} items with text (min_items "
+                           f"{cfg.get('min_items', 20)})", "seconds": time.perf_counter() - t0}
+        empty = {name: _empty(name) for name in ("topics", "item_topics")}
+        empty["topics"].insert(0, "ds", ds)
+        write_outputs(run_id, empty, settings)
+        _save_info(run_id, "topics", info, settings)
+        return info
+    items["hashtags"] = items["hashtags"].map(lambda v: " ".join(v) if v is not None else "")
+    topics, item_topics, info = fit_topics(
+        items, n_topics=cfg.get("n_topics"), method=cfg.get("method", "nmf"),
+        criterion=cfg.get("criterion", "stability"), random_state=int(cfg.get("seed", 0)))
+    topics.insert(0, "ds", ds)
+    written = write_outputs(run_id, {"topics": topics, "item_topics": item_topics}, settings)
+    info = {k: v for k, v in info.items() if k != "model"}
+    info["seconds"] = time.perf_counter() - t0
+    _save_info(run_id, "topics", info, settings)
+    return {"outputs": written, "n_topics": info.get("n_topics"),
+            "seconds": round(info["seconds"], 2)}
+
+
+def run_audience_stage(run_id: str, ds: str, settings: Settings | None = None) -> dict:
+    """Interest profiles, segments, propensity model, recommendations and their evaluation."""
+    import pandas as pd
+
+    cfg = load_analytics_config(settings).get("audience") or {}
+    t0 = time.perf_counter()
+    folder = analytics_dir(run_id, settings)
+    seed = int(cfg.get("seed", 0))
+    n_recs = int(cfg.get("n_recommendations", 10))
+    k_eval = int(cfg.get("eval_k", 10))
+
+    def parquet(name, columns=None):
+        path = folder / f"{name}.parquet"
+        return pd.read_parquet(path, columns=columns) if path.exists() else None
+
+    item_topics = parquet("item_topics")
+    if item_topics is not None and item_topics.empty:
+        item_topics = None
+    topics = parquet("topics")
+    kol = parquet("kol_scores", ["user_id", "is_kol"])
+    graph = parquet("graph_user_metrics", ["user_id", "community_id"])
+    scores = read_sql("select user_id, post_id, score, n_events, last_at "
+                      "from core.fct_user_item_scores", settings=settings)
+    interactions = read_sql(
+        "select event_id, user_id, post_id, author_id, event_type, occurred_at, event_date, "
+        "watch_time_s, value, watch_ratio from core.fct_interactions", settings=settings)
+    items = read_sql("select post_id, author_id, created_at, media_type, duration_s, "
+                     "campaign_id from core.dim_items", settings=settings)
+    users = read_sql("select user_id, category, country, followers_count, following_count "
+                     "from core.dim_users", settings=settings)
+    follows = read_sql("select follower_id, followee_id from core.fct_follow_edges",
+                       settings=settings)
+    outputs, info = {}, {"steps": {}}
+
+    def step(name, func):
+        s0 = time.perf_counter()
+        try:
+            return func()
+        finally:
+            info["steps"][name] = round(time.perf_counter() - s0, 3)
+
+    if len(scores) == 0:
+        info["skipped"] = "no interactions: no interests, segments or recommendations"
+    else:
+        _audience_outputs(outputs, info, step, cfg, ds, seed, n_recs, k_eval, item_topics,
+                          topics, kol, graph, scores, interactions, items, users, follows)
+    for name in _EMPTY_OUTPUTS:
+        if name not in ("topics", "item_topics") and name not in outputs:
+            outputs[name] = _empty(name)
+    for frame in outputs.values():
+        if "ds" not in frame.columns:
+            frame.insert(0, "ds", ds)
+        _lists_to_python(frame)
+    written = write_outputs(run_id, outputs, settings)
+    info["seconds"] = time.perf_counter() - t0
+    _save_info(run_id, "audience", info, settings)
+    return {"outputs": written, "eval_split": info.get("eval_split"),
+            "seconds": round(info["seconds"], 2)}
+
+
+def _audience_outputs(outputs, info, step, cfg, ds, seed, n_recs, k_eval, item_topics, topics,
+                      kol, graph, scores, interactions, items, users, follows) -> None:
+    from .analytics.audience import build_user_interests, build_user_profiles
+    from .analytics.evaluation import evaluate_recommenders
+    from .analytics.propensity import train_propensity
+    from .analytics.recommend import recommend
+    from .analytics.segments import segment_users
+
+    if item_topics is not None:
+        outputs["user_interests"] = step(
+            "interests", lambda: build_user_interests(scores, item_topics))
+    profiles = step("profiles", lambda: build_user_profiles(
+        interactions, item_topics, scores=scores, items=items, kol=kol,
+        as_of=_as_of(ds)))
+    outputs["user_profiles"] = profiles
+    topic_labels = None
+    if topics is not None and "label" in topics.columns:
+        topic_labels = dict(topics.drop_duplicates("topic_id")[["topic_id", "label"]]
+                            .itertuples(index=False, name=None))
+    k_range = tuple(cfg.get("segment_k_range", (2, 10)))
+    if len(profiles) >= max(3, k_range[0] + 1):
+        assignments, segments, seg_info = step("segments", lambda: segment_users(
+            profiles, k_range=k_range, follows=follows, kol=kol, topic_labels=topic_labels,
+            random_state=seed))
+        outputs["user_segments"] = assignments
+        outputs["segment_profiles"] = segments
+        info["segments"] = {k: v for k, v in seg_info.items() if k != "model"}
+    n_days = interactions["event_date"].nunique()
+    if n_days >= 2:
+        try:
+            _, prop_metrics = step("propensity", lambda: train_propensity(
+                interactions, items=items, users=users, follows=follows, communities=graph,
+                kol=kol, item_topics=item_topics, random_state=seed))
+            outputs["propensity_eval"] = prop_metrics
+        except ValueError as exc:  # e.g. no negatives or positives on the test day
+            info["propensity_skipped"] = str(exc)
+    else:
+        info["propensity_skipped"] = f"needs two days of interactions, found {n_days}"
+    outputs["user_recommendations"] = step("recommend", lambda: recommend(
+        scores, items=items, item_topics=item_topics, model="hybrid", n=n_recs))
+    split = "time" if n_days >= 2 else "random"
+    info["eval_split"] = split
+    eval_data = interactions if split == "time" else scores
+    outputs["recommender_eval"] = step("evaluate", lambda: evaluate_recommenders(
+        eval_data, split=split, k=k_eval, items=items, item_topics=item_topics,
+        max_users=cfg.get("eval_max_users", 20000), random_state=seed))

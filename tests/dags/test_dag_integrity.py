@@ -67,7 +67,8 @@ def test_publish_comes_after_every_build_step(dag):
     publish = dag.get_task("publish")
     upstream = publish.get_flat_relative_ids(upstream=True)
     assert {"prepare_build", "ingest", "gate_raw", "dbt_staging", "gate_staging", "dbt_core",
-            "gate_core", "analytics_graph", "analytics_kol", "load_analytics",
+            "gate_core", "analytics_graph", "analytics_topics", "analytics_kol",
+            "analytics_audience", "load_analytics",
             "dbt_marts"} <= set(upstream)
     assert dag.get_task("finalize").upstream_task_ids == {"publish", "prepare_build"}
     assert dag.get_task("dbt_core").get_flat_relative_ids(upstream=True) >= {"dbt_staging",
@@ -82,5 +83,6 @@ def test_every_stage_is_followed_by_its_gate(dag):
 
 def test_analytics_tasks_do_not_take_the_writer_slot(dag):
     # they open the build file read-only and write Parquet, so they may run in parallel
-    for task_id in ("analytics_graph", "analytics_kol"):
+    for task_id in ("analytics_graph", "analytics_topics", "analytics_kol",
+                    "analytics_audience"):
         assert dag.get_task(task_id).pool != "duckdb_writer"

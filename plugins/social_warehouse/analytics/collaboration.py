@@ -49,11 +49,12 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
-from .influence import ConfigMixin, kol_ids_from
+from .influence import ConfigMixin, _str_columns, kol_ids_from
 from .sketches import build_audience_matrix, choose_overlap_method, iter_overlap_blocks
 
 __all__ = [
     "GOAL_PRESETS",
+    "OUTPUT_DTYPES",
     "CollaborationConfig",
     "recommend_collaborations",
     "topic_profiles",
@@ -85,6 +86,27 @@ GOAL_PRESETS: dict[str, dict[str, Any]] = {
     },
 }
 _WEIGHT_KEYS = set(GOAL_PRESETS["reach"]["weights"])
+
+#: Columns of :func:`recommend_collaborations` and their dtypes (also when empty).
+OUTPUT_DTYPES: dict[str, str] = {
+    "kol_id": "str",
+    "partner_id": "str",
+    "rank": "int64",
+    "score": "float64",
+    "jaccard": "float64",
+    "overlap_coefficient": "float64",
+    "intersection": "float64",
+    "complementary_reach": "float64",
+    "complementary_share": "float64",
+    "topic_fit": "float64",
+    "influence_balance": "float64",
+    "same_community": "boolean",
+    "kol_audience": "int64",
+    "partner_audience": "int64",
+    "overlap_method": "str",
+    "overlap_error": "float64",
+    "reasons": "str",
+}
 
 
 @dataclass(frozen=True)
@@ -285,29 +307,16 @@ def recommend_collaborations(
     index = pd.Index(ids)
     n = len(ids)
 
-    columns = [
-        "kol_id",
-        "partner_id",
-        "rank",
-        "score",
-        "jaccard",
-        "overlap_coefficient",
-        "intersection",
-        "complementary_reach",
-        "complementary_share",
-        "topic_fit",
-        "influence_balance",
-        "same_community",
-        "kol_audience",
-        "partner_audience",
-        "overlap_method",
-        "overlap_error",
-        "reasons",
-    ]
+    columns = list(OUTPUT_DTYPES)
+    attrs = dict(
+        weights=dict(config.weights),
+        goal=config.goal,
+        overlap_measure=config.overlap_measure,
+        community_preference=config.community_preference,
+        excluded_low_quality=excluded,
+    )
     if n < 2:
-        empty = pd.DataFrame({c: pd.Series(dtype="object") for c in columns})
-        empty.attrs.update(weights=dict(config.weights), excluded_low_quality=excluded)
-        return empty
+        return _empty_result(**attrs, overlap_method=None, topic_fit_source=None)
 
     audience = build_audience_matrix(follows, ids)
     sizes = audience.sizes.astype("float64")
@@ -446,9 +455,7 @@ def recommend_collaborations(
             )
 
     if not out_parts:
-        empty = pd.DataFrame({c: pd.Series(dtype="object") for c in columns})
-        empty.attrs.update(weights=dict(config.weights), excluded_low_quality=excluded)
-        return empty
+        return _empty_result(**attrs, overlap_method=method, topic_fit_source=fit_source)
     cat = {k: np.concatenate([p[k] for p in out_parts]) for k in out_parts[0]}
     kol_idx = cat.pop("kol")
     partner_idx = cat.pop("partner")
@@ -470,17 +477,16 @@ def recommend_collaborations(
     res["overlap_method"] = blk.method
     res["overlap_error"] = float(blk.jaccard_error)
     res["reasons"] = _reasons(res, fit_source)
-    res = res[columns]
-    res.attrs.update(
-        weights=dict(config.weights),
-        goal=config.goal,
-        overlap_measure=config.overlap_measure,
-        community_preference=config.community_preference,
-        overlap_method=method,
-        topic_fit_source=fit_source,
-        excluded_low_quality=excluded,
-    )
+    res = _str_columns(res[columns].copy(), ["kol_id", "partner_id", "overlap_method", "reasons"])
+    res.attrs.update(**attrs, overlap_method=method, topic_fit_source=fit_source)
     return res
+
+
+def _empty_result(**attrs: Any) -> pd.DataFrame:
+    """No recommendations: every output column, typed as in a non-empty result."""
+    empty = pd.DataFrame({c: pd.Series(dtype=t) for c, t in OUTPUT_DTYPES.items()})
+    empty.attrs.update(attrs)
+    return empty
 
 
 def _reasons(res: pd.DataFrame, fit_source: str | None) -> list[str]:

@@ -13,7 +13,10 @@ component (weight key)         definition
 =============================  ===============================================================
 ``reach``                      ``reach_followers``: followers from the follow graph (distinct
                                follower ids in ``follows``); falls back to the self-reported
-                               count where the graph has no value (see ``reach_source``).
+                               count where the graph has no value (see ``reach_source``) --
+                               in particular on a platform none of whose users appears in
+                               ``follows`` (profiles without a graph): there the graph
+                               counts are null, not 0.
 ``engagement_per_view``        likes + comments + shares + saves on the user's posts per view,
                                events of the trailing window only, shrunk towards the
                                platform's median user rate with ``engagement_prior_views``
@@ -48,14 +51,22 @@ with 300 followers and one with 24 differ by 0.015 among 1,500 users. The combin
 
 Default weights: reach 0.35, authority 0.25, engagement_per_view 0.15,
 engagement_per_follower 0.15, topic_authority 0.10. A component that is null for *every*
-user (e.g. no graph, no views) is dropped and the remaining weights renormalised; the
-weights actually used are stored in ``result.attrs["weights_used"]``. A user with a null
-component (no posts in the window, no graph row) gets 0 for it: no evidence, no credit.
+user (e.g. no graph, no views), or whose normalised value is the same for every user (e.g.
+the uniform PageRank of a graph without edges), is dropped and the remaining weights
+renormalised; the weights actually used are stored in ``result.attrs["weights_used"]``. A
+user with a null component (no posts in the window, no graph row) gets 0 for it: no
+evidence, no credit. The two engagement components are null on a platform without a single
+engagement event in the window (a source that records plays or tags but no likes, or an
+idle window): a constant 0 would carry no information yet take weight. When no component
+has any information at all (no users, or users without any signal) every score is 0,
+``weights_used`` is empty and nobody is a KOL.
 
-KOLs: ``is_kol`` when ``score`` is at or above the ``kol_quantile`` (default 0.90) quantile
-of the score within the normalisation group, ``is_top_kol`` at or above ``top_kol_quantile``
-(0.95). ``tier`` follows configurable follower bands (default nano >= 1k, micro >= 10k,
-macro >= 100k, mega >= 1M; below the lowest band the tier is null).
+KOLs: ``is_kol`` when ``score`` is above 0 and at or above the ``kol_quantile`` (default
+0.90) quantile of the score within the normalisation group, ``is_top_kol`` likewise at
+``top_kol_quantile`` (0.95); a score of 0 (the group minimum on every component: no
+evidence) is never a KOL, even where most of a group ties at 0. ``tier`` follows
+configurable follower bands (default nano >= 1k, micro >= 10k, macro >= 100k, mega >= 1M;
+below the lowest band the tier is null).
 
 Audience quality
 ----------------
@@ -384,6 +395,34 @@ def _safe_div(num: Any, den: Any) -> np.ndarray:
     return out
 
 
+def _lookup(keys: pd.Series, values: pd.Series) -> pd.Series:
+    """``keys.map(values)`` as float64 whatever the dtypes.
+
+    ``Series.map`` keeps an Arrow string dtype when ``values`` is empty (and maps
+    datetimes awkwardly); ``reindex`` on the values keeps their dtype.
+    """
+    v = pd.to_numeric(pd.Series(values), errors="coerce").astype("float64")
+    if not v.index.is_unique:
+        v = v[~v.index.duplicated(keep="last")]
+    out = v.reindex(pd.Index(keys.to_numpy(dtype=object), dtype=object)).to_numpy()
+    return pd.Series(out, index=keys.index, dtype="float64")
+
+
+def _str_columns(df: pd.DataFrame, cols: Iterable[str] | None = None) -> pd.DataFrame:
+    """Object columns holding only strings (or only nulls) become the pandas ``str`` dtype.
+
+    Keeps output dtypes the same whether a frame is empty, all-null or populated: an
+    all-null ``object`` column would be written to Parquet as Arrow ``null`` and loaded
+    into DuckDB as type ``NULL``. Modifies ``df`` in place and returns it.
+    """
+    for c in df.columns if cols is None else cols:
+        if c in df.columns and df[c].dtype == object:
+            values = df[c].dropna()
+            if values.map(type).eq(str).all():  # also true for no values at all
+                df[c] = df[c].astype("str")
+    return df
+
+
 def _to_float(s: pd.Series | None, index: pd.Index) -> pd.Series:
     if s is None:
         return pd.Series(np.nan, index=index, dtype="float64")
@@ -581,7 +620,11 @@ def influence_components(
     """
     if "user_id" not in users.columns:
         raise ValueError("users needs a user_id column")
-    base = users.drop_duplicates("user_id", keep="last").reset_index(drop=True)
+    base = (
+        users.dropna(subset=["user_id"])
+        .drop_duplicates("user_id", keep="last")
+        .reset_index(drop=True)
+    )
     out = pd.DataFrame({"user_id": base["user_id"].to_numpy()})
     for col in ("handle", "platform", "category", "country", "verified"):
         if col in base.columns:
@@ -598,8 +641,16 @@ def influence_components(
     reported_following = _to_float(base.get("reported_following_count"), idx)
     if follows is not None:
         f_in, f_out = follower_counts(follows)
-        graph_followers = uid.map(f_in).astype("float64").fillna(0.0)
-        graph_following = uid.map(f_out).astype("float64").fillna(0.0)
+        graph_followers = _lookup(uid, f_in).fillna(0.0)
+        graph_following = _lookup(uid, f_out).fillna(0.0)
+        # a platform none of whose users is in the follow graph has no graph at all (e.g. a
+        # dataset of profiles only): its graph counts are unknown, not 0, so that reach
+        # falls back to the self-reported count
+        in_graph = uid.isin(f_in.index) | uid.isin(f_out.index)
+        has_graph = in_graph.groupby(out["platform"], sort=False).transform("any")
+        has_graph = has_graph.astype(bool).to_numpy()
+        graph_followers = graph_followers.where(has_graph)
+        graph_following = graph_following.where(has_graph)
     else:
         graph_followers = _to_float(base.get("followers_count"), idx)
         graph_following = _to_float(base.get("following_count"), idx)
@@ -634,7 +685,7 @@ def influence_components(
 
     def _count(col: str) -> np.ndarray:
         if col in counts.columns:
-            return uid.map(counts[col]).fillna(0).to_numpy(dtype="float64")
+            return _lookup(uid, counts[col]).fillna(0.0).to_numpy(dtype="float64")
         return np.zeros(len(out))
 
     views = _count("view")
@@ -666,6 +717,12 @@ def influence_components(
                 continue
             prior = float(np.median(raw[g][ok]))
             dest[g[ok]] = (num[g][ok] + k * prior) / (den[g][ok] + k)
+        if not eng[g].any():
+            # no engagement event at all on the platform in the window (a source without
+            # likes/comments, or an idle window): the rates carry no signal, so the
+            # components are unavailable (null) rather than a constant 0
+            smoothed_v[g] = np.nan
+            smoothed_f[g] = np.nan
     out["engagement_rate_per_view_smoothed"] = smoothed_v
     out["engagement_rate_per_follower_smoothed"] = smoothed_f
 
@@ -673,11 +730,11 @@ def influence_components(
     pr = None
     if graph_metrics is not None and "pagerank" in graph_metrics.columns:
         gm = graph_metrics.drop_duplicates("user_id", keep="last").set_index("user_id")
-        pr = uid.map(gm["pagerank"]).astype("float64")
+        pr = _lookup(uid, gm["pagerank"])
         if "community_id" in gm.columns:
-            out["community_id"] = uid.map(gm["community_id"]).to_numpy()
+            out["community_id"] = gm["community_id"].reindex(uid.to_numpy(dtype=object)).to_numpy()
     elif follows is not None and config.compute_pagerank:
-        pr = uid.map(pagerank(follows, damping=config.pagerank_damping)).astype("float64")
+        pr = _lookup(uid, pagerank(follows, damping=config.pagerank_damping))
         # users absent from the graph have only the teleport mass
     out["pagerank"] = pr.to_numpy() if pr is not None else np.nan
 
@@ -765,6 +822,14 @@ def _normalise(values: pd.Series, groups: pd.Series, method: str, transform=None
     return res
 
 
+def _group_quantile(values: pd.Series, groups: pd.Series, q: float) -> np.ndarray:
+    """The ``q`` quantile of ``values`` within each group, per row (float64)."""
+    if not len(values):
+        return np.zeros(0)
+    thr = values.groupby(groups.to_numpy(), sort=False).quantile(q, interpolation="linear")
+    return thr.reindex(groups.to_numpy()).to_numpy(dtype="float64")
+
+
 def _tier(followers: np.ndarray, tiers: tuple[tuple[str, float], ...]) -> np.ndarray:
     names = np.array([None] + [n for n, _ in tiers], dtype=object)
     bounds = np.array([b for _, b in tiers])
@@ -819,26 +884,28 @@ def combine_influence_components(
         values = pd.to_numeric(values, errors="coerce").astype("float64")
         norm = _normalise(values, groups, config.normalization, _MINMAX_TRANSFORMS.get(comp))
         out[f"{comp}_norm"] = norm
-        if weight > 0 and values.notna().any():
+        # dropped when null for everyone or the same for everyone after normalisation (e.g.
+        # the uniform PageRank of a graph without edges): no information, only dilution
+        if weight > 0 and values.notna().any() and np.ptp(norm) > 0:
             used[comp] = weight
             score += weight * norm
     total = sum(used.values())
-    if total <= 0:
-        raise ValueError("no influence component with positive weight has any value")
-    used = {k: v / total for k, v in used.items()}
-    out["score"] = (score / total).astype("float64")
+    # no component has any value (no users, or users without any signal): every score is
+    # 0 and nobody is a KOL; ``weights_used`` is empty
+    used = {k: v / total for k, v in used.items()} if total > 0 else {}
+    out["score"] = (score / total if total > 0 else np.zeros(len(out))).astype("float64")
     s = out["score"]
     out["score_pct"] = s.groupby(groups, sort=False).rank(method="max", pct=True).astype("float64")
-    kol_thr = s.groupby(groups, sort=False).transform(lambda v: np.quantile(v, config.kol_quantile))
-    top_thr = s.groupby(groups, sort=False).transform(
-        lambda v: np.quantile(v, config.top_kol_quantile)
-    )
+    kol_thr = _group_quantile(s, groups, config.kol_quantile)
+    top_thr = _group_quantile(s, groups, config.top_kol_quantile)
     reach = pd.to_numeric(
         out.get("reach_followers", pd.Series(np.nan, index=out.index)), errors="coerce"
     )
-    eligible = reach.fillna(0.0) >= config.min_reach_for_kol
-    out["is_kol"] = ((s >= kol_thr - 1e-12) & eligible).astype(bool)
-    out["is_top_kol"] = ((s >= top_thr - 1e-12) & eligible).astype(bool)
+    # a zero score (the group minimum on every component: no evidence) is never a KOL, even
+    # when most of the group ties at 0 and the quantile threshold is 0
+    eligible = (reach.fillna(0.0) >= config.min_reach_for_kol).to_numpy() & (s.to_numpy() > 0)
+    out["is_kol"] = ((s.to_numpy() >= kol_thr - 1e-12) & eligible).astype(bool)
+    out["is_top_kol"] = ((s.to_numpy() >= top_thr - 1e-12) & eligible).astype(bool)
     tier_col = {
         "reach": "reach_followers",
         "reported": "followers_reported",
@@ -846,6 +913,7 @@ def combine_influence_components(
     }[config.tier_followers]
     tier_values = out[tier_col] if tier_col in out.columns else pd.Series(np.nan, index=out.index)
     out["tier"] = _tier(pd.to_numeric(tier_values, errors="coerce").to_numpy(), config.tiers)
+    _str_columns(out)
     out.attrs = dict(components.attrs)
     out.attrs["weights_used"] = used
     return out
@@ -1038,10 +1106,10 @@ def audience_quality(
     low_cnt = np.bincount(fdst, weights=is_low_ratio[fsrc].astype("float64"), minlength=n)
 
     kpos = index.get_indexer(pd.Index(kol_list))
-    res = pd.DataFrame({"kol_id": kol_list})
+    res = pd.DataFrame({"kol_id": pd.Series(kol_list, dtype=None if kol_list else object)})
     if users is not None and "platform" in users.columns:
         plat = users.drop_duplicates("user_id", keep="last").set_index("user_id")["platform"]
-        res["platform"] = res["kol_id"].map(plat).astype("object")
+        res["platform"] = plat.reindex(res["kol_id"].to_numpy(dtype=object)).to_numpy(dtype=object)
         res["platform"] = res["platform"].where(res["platform"].notna(), "unknown")
     else:
         res["platform"] = "unknown"
@@ -1097,9 +1165,9 @@ def audience_quality(
     else:
         res["jump_source"] = None
     if jumps is not None:
-        res["max_daily_gain"] = res["kol_id"].map(jumps["max_daily_gain"]).astype("float64")
-        res["n_jump_days"] = res["kol_id"].map(jumps["n_jump_days"]).fillna(0).astype("int64")
-        jg = res["kol_id"].map(jumps["jump_gain"]).astype("float64").fillna(0.0)
+        res["max_daily_gain"] = _lookup(res["kol_id"], jumps["max_daily_gain"])
+        res["n_jump_days"] = _lookup(res["kol_id"], jumps["n_jump_days"]).fillna(0).astype("int64")
+        jg = _lookup(res["kol_id"], jumps["jump_gain"]).fillna(0.0)
         res["jump_gain_share"] = np.clip(_safe_div(jg, res["kol_followers"]), 0.0, 1.0)
     else:
         res["max_daily_gain"] = np.nan
@@ -1123,4 +1191,4 @@ def audience_quality(
     res["passes_quality_floor"] = (
         (res["quality_score"] >= config.quality_floor).fillna(False).astype(bool)
     )
-    return res
+    return _str_columns(res, ["kol_id", "platform", "jump_source"])

@@ -34,9 +34,27 @@ import pandas as pd
 
 from .influence import ConfigMixin, kol_ids_from
 
-__all__ = ["SeedingConfig", "CascadeSimulator", "select_seed_kols"]
+__all__ = ["OUTPUT_DTYPES", "SeedingConfig", "CascadeSimulator", "select_seed_kols"]
 
 _M64 = np.uint64(0xFFFFFFFFFFFFFFFF)
+
+#: Columns of :func:`select_seed_kols` and their dtypes (``seed_set``/``marginal_gains``
+#: hold tuples).
+OUTPUT_DTYPES: dict[str, str] = {
+    "method": "str",
+    "k": "int64",
+    "seed_set": "object",
+    "expected_spread": "float64",
+    "spread_std_error": "float64",
+    "selection_spread": "float64",
+    "marginal_gains": "object",
+    "evaluations": "int64",
+    "simulations": "int64",
+    "eval_simulations": "int64",
+    "seed": "int64",
+    "edge_probability": "str",
+    "gain_vs_top_k": "float64",
+}
 
 
 def _splitmix64(x: np.ndarray) -> np.ndarray:
@@ -332,7 +350,7 @@ def select_seed_kols(
                 "edge_probability": str(config.edge_probability),
             }
         )
-    out = pd.DataFrame(rows)
+    out = pd.DataFrame(rows, columns=list(OUTPUT_DTYPES)[:-1])
     top = out.loc[out["method"] == "top_k", "expected_spread"]
     out["gain_vs_top_k"] = out["expected_spread"] - (float(top.iloc[0]) if len(top) else np.nan)
-    return out
+    return out.astype(OUTPUT_DTYPES)

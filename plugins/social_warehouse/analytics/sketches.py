@@ -410,4 +410,8 @@ def pairwise_overlap(
     out["overlap_coefficient"] = df["overlap_coefficient"].to_numpy(dtype="float64")
     out["overlap_method"] = method
     out["overlap_error"] = 0.0 if method == "exact" else minhash_error_bound(num_perm, confidence)
+    # the same dtypes with or without rows (string ids stay strings when nothing overlaps)
+    for col in ("kol_a", "kol_b", "overlap_method"):
+        if out[col].dtype == object and out[col].dropna().map(type).eq(str).all():
+            out[col] = out[col].astype("str")
     return out

@@ -9,7 +9,8 @@ prepare_build -> import_export -> ingest -> gate_raw
   -> dbt_staging -> gate_staging -> dbt_core -> gate_core
   -> analytics_graph + analytics_topics -> analytics_kol -> analytics_audience
                                              (read-only on the build file, Parquet out)
-  -> load_analytics -> dbt_marts -> publish -> finalize (audit record + reports)
+  -> load_analytics -> gate_analytics -> dbt_marts -> gate_marts
+  -> publish -> finalize (audit record + reports)
 ```
 
 * **Write-audit-publish**: every writing task works on a build copy of the warehouse;
@@ -211,7 +212,9 @@ def social_warehouse_daily():
         kol,
         analytics_audience(build),
         load_analytics(build),
+        gate("analytics")(build),
         dbt_layer("marts")(build),
+        gate("marts")(build),
         publish(build),
         finalize(build),
     ]

@@ -48,7 +48,8 @@ def test_schedule_and_run_policy(dag):
 
 def test_every_writer_runs_in_the_single_slot_pool(dag):
     writers = {"prepare_build", "ingest", "gate_raw", "dbt_staging", "gate_staging", "dbt_core",
-               "gate_core", "load_analytics", "dbt_marts", "publish"}
+               "gate_core", "load_analytics", "gate_analytics", "dbt_marts", "gate_marts",
+               "publish"}
     for task_id in writers:
         assert dag.get_task(task_id).pool == "duckdb_writer", task_id
 
@@ -68,8 +69,8 @@ def test_publish_comes_after_every_build_step(dag):
     upstream = publish.get_flat_relative_ids(upstream=True)
     assert {"prepare_build", "ingest", "gate_raw", "dbt_staging", "gate_staging", "dbt_core",
             "gate_core", "analytics_graph", "analytics_topics", "analytics_kol",
-            "analytics_audience", "load_analytics",
-            "dbt_marts"} <= set(upstream)
+            "analytics_audience", "load_analytics", "gate_analytics",
+            "dbt_marts", "gate_marts"} <= set(upstream)
     assert dag.get_task("finalize").upstream_task_ids == {"publish", "prepare_build"}
     assert dag.get_task("dbt_core").get_flat_relative_ids(upstream=True) >= {"dbt_staging",
                                                                               "ingest"}
@@ -77,7 +78,8 @@ def test_publish_comes_after_every_build_step(dag):
 
 def test_every_stage_is_followed_by_its_gate(dag):
     for stage, gate in [("ingest", "gate_raw"), ("dbt_staging", "gate_staging"),
-                        ("dbt_core", "gate_core")]:
+                        ("dbt_core", "gate_core"), ("load_analytics", "gate_analytics"),
+                        ("dbt_marts", "gate_marts")]:
         assert gate in dag.get_task(stage).downstream_task_ids
 
 

@@ -30,8 +30,20 @@ kind                   columns produced
                        ``<name>_orphans``
 ``count_consistency``  ``<name>`` (share of parents whose count column matches the edges)
 ``row_count``          ``<name>`` (default ``row_count``)
+``row_count_match``    ``<name>``: rows of the table minus rows of ``reference`` (0 = equal)
+``aggregate``          ``<name>``: ``select <expression> from <table>`` (e.g. a sum's error)
+``violations``         ``<name>``: rows where a cross-column ``condition`` holds (want 0)
+``consecutive_rank``   ``<name>``: groups whose ``column`` is not exactly 1, 2, ..., n
 ``sql``                ``<name>``: the single value of a custom query
 =====================  ==================================================================
+
+The derived outputs (``analytics.*``, ``marts.*``) mostly use the last five: one row per
+user (``row_count_match`` against ``core.dim_users`` plus ``referential_share`` with
+``child: core.dim_users`` for the missing ids), PageRank summing to 1 (``aggregate``
+``abs(fsum(pagerank) - 1)``), a seed set of size ``k`` (``violations``), a leaderboard
+ranked 1..n (``consecutive_rank``), partners that are KOLs (``referential_share`` with
+``parent_where: is_kol``). In ``examples_sql`` of ``aggregate``, ``{table}`` is the
+suite's table.
 """
 
 from __future__ import annotations
@@ -194,17 +206,23 @@ def _volume(con, table: str, opts: dict, params: dict, out: MetricsFrame) -> Non
 
 
 def _referential_share(con, table: str, opts: dict, params: dict, out: MetricsFrame) -> None:
-    """Share of the child's non-null keys that exist in the parent."""
+    """Share of the child's non-null keys that exist in the parent.
+
+    ``where`` filters the child, ``parent_where`` the parent (e.g. ``is_kol``: the partner
+    must be a KOL, not merely a user); ``child`` defaults to the suite's table.
+    """
     name = opts["name"]
     child = opts.get("child") or table
     col, parent = quote_ident(opts["column"]), _qual(opts["parent"])
     pcol = quote_ident(opts.get("parent_column") or opts["column"])
     where = f" and ({opts['where']})" if opts.get("where") else ""
+    pwhere = f" where ({opts['parent_where']})" if opts.get("parent_where") else ""
+    pwhere_and = f" and ({opts['parent_where']})" if opts.get("parent_where") else ""
     # one pass for both counts (the child may be a view that is costly to scan)
     total, orphans = _one(
         con,
         f"select count(*), count(*) filter (where p.k is null) from {_qual(child)} c "
-        f"left join (select distinct {pcol} as k from {parent}) p on p.k = c.{col} "
+        f"left join (select distinct {pcol} as k from {parent}{pwhere}) p on p.k = c.{col} "
         f"where c.{col} is not null{where}",
         params,
     )
@@ -213,14 +231,16 @@ def _referential_share(con, table: str, opts: dict, params: dict, out: MetricsFr
         examples = _all(
             con,
             f"select distinct c.{col} from {_qual(child)} c where c.{col} is not null{where} "
-            f"and not exists (select 1 from {parent} p where p.{pcol} = c.{col}) "
+            f"and not exists (select 1 from {parent} p where p.{pcol} = c.{col}{pwhere_and}) "
             f"order by 1 limit {_EXAMPLES}",
             params,
         )
     out.values[name] = (1.0 - orphans / total) if total else 1.0
     out.values[f"{name}_orphans"] = int(orphans)
+    parent_text = opts["parent"] + (f" where {opts['parent_where']}"
+                                    if opts.get("parent_where") else "")
     out.examples[name] = [
-        f"{opts['column']}={row[0]} not in {opts['parent']}" for row in examples
+        f"{opts['column']}={row[0]} not in {parent_text}" for row in examples
     ]
     out.examples[f"{name}_orphans"] = out.examples[name]
 
@@ -249,8 +269,9 @@ def _count_consistency(con, table: str, opts: dict, params: dict, out: MetricsFr
         f"limit {_EXAMPLES}"
     ).fetchall()
     out.values[name] = (good / total) if total else 1.0
+    label = opts.get("count_label") or "edge(s)"  # e.g. "member(s)" for community sizes
     out.examples[name] = [
-        f"{opts['key']}={k}: {opts['count_column']}={c} vs {n} edge(s) in {opts['edges']}"
+        f"{opts['key']}={k}: {opts['count_column']}={c} vs {n} {label} in {opts['edges']}"
         for k, c, n in worst
     ]
 
@@ -259,6 +280,103 @@ def _row_count(con, table: str, opts: dict, params: dict, out: MetricsFrame) -> 
     name = opts.get("name") or "row_count"
     where = f" where {opts['where']}" if opts.get("where") else ""
     out.values[name] = int(_one(con, f"select count(*) from {_qual(table)}{where}", params)[0])
+
+
+def _row_count_match(con, table: str, opts: dict, params: dict, out: MetricsFrame) -> None:
+    """Rows of the table minus rows of ``reference`` (e.g. one row per ``core.dim_users``).
+
+    Signed, so the observed value says which side has more rows; check it with
+    ``expect_column_max_to_be_between(min_value=0, max_value=0)``.
+    """
+    name = opts.get("name") or "row_count_diff"
+    reference = opts["reference"]
+    where = f" where {opts['where']}" if opts.get("where") else ""
+    rwhere = f" where {opts['reference_where']}" if opts.get("reference_where") else ""
+    n = int(_one(con, f"select count(*) from {_qual(table)}{where}", params)[0])
+    m = int(_one(con, f"select count(*) from {_qual(reference)}{rwhere}", params)[0])
+    out.values[name] = n - m
+    out.examples[name] = [f"{table}: {n} rows, {reference}{rwhere}: {m} rows"]
+
+
+def _aggregate(con, table: str, opts: dict, params: dict, out: MetricsFrame) -> None:
+    """``select <expression> from <table> [where ...]``: one aggregate of the suite's table.
+
+    E.g. ``abs(fsum(pagerank) - 1)``: the error of a probability vector's sum. Write the
+    expression so that it is never null (``coalesce``) when the table may be empty.
+    ``examples_sql`` (``{table}`` = the suite's table) returns a few explanatory rows.
+    """
+    name = opts["name"]
+    where = f" where {opts['where']}" if opts.get("where") else ""
+    row = _one(con, f"select {opts['expression']} from {_qual(table)}{where}", params)
+    out.values[name] = row[0] if row else None
+    if opts.get("examples_sql"):
+        sql = opts["examples_sql"].replace("{table}", _qual(table))
+        rows = _all(con, sql, params)[:_EXAMPLES]
+        out.examples[name] = [", ".join(str(v) for v in r) for r in rows]
+
+
+def _violations(con, table: str, opts: dict, params: dict, out: MetricsFrame) -> None:
+    """Rows where ``condition`` (a rule across columns, e.g. ``len(seed_set) <> k``) holds.
+
+    The count is the metric (never null: 0 for an empty table); ``columns`` (SQL
+    expressions, default ``*``) of the first offending rows, in ``order_by`` order, are
+    the examples. A null condition is not a violation: write ``is distinct from`` or
+    ``coalesce`` when null should count.
+    """
+    name = opts["name"]
+    cond = f"({opts['condition']})"
+    where = f" and ({opts['where']})" if opts.get("where") else ""
+    n = int(_one(con, f"select count(*) from {_qual(table)} where {cond}{where}", params)[0])
+    out.values[name] = n
+    if n:
+        cols = opts.get("columns") or ["*"]
+        cols = [cols] if isinstance(cols, str) else list(cols)
+        order = f" order by {opts['order_by']}" if opts.get("order_by") else ""
+        sql = (f"select {', '.join(cols)} from {_qual(table)} where {cond}{where}{order} "
+               f"limit {_EXAMPLES}")
+        cursor = con.execute(sql, query_params(sql, params))
+        names = [d[0] for d in cursor.description]
+        texts = [", ".join(f"{c}={v}" for c, v in zip(names, r, strict=True))
+                 for r in cursor.fetchall()]
+        out.examples[name] = list(dict.fromkeys(texts))  # e.g. one stale ds, not five
+
+
+def _consecutive_rank(con, table: str, opts: dict, params: dict, out: MetricsFrame) -> None:
+    """Groups (``partition_by``, default the whole table) whose ranks are not 1, 2, ..., n.
+
+    A group is broken when a rank is null, duplicated, or the ranks do not run from 1 to
+    the group's row count. The metric is the number of broken groups (want 0).
+    """
+    name = opts["name"]
+    col = quote_ident(opts["column"])
+    parts = opts.get("partition_by") or []
+    parts = [parts] if isinstance(parts, str) else list(parts)
+    keys = ", ".join(quote_ident(p) for p in parts)
+    where = f" where {opts['where']}" if opts.get("where") else ""
+    select_keys = f"{keys}, " if parts else ""
+    group = f" group by {keys}" if parts else ""
+    groups = f"""
+        select {select_keys}count(*) as n, count({col}) as n_ranked,
+               count(distinct {col}) as n_distinct, min({col}) as lo, max({col}) as hi
+        from {_qual(table)}{where}{group}
+    """
+    broken = "n_ranked <> n or n_distinct <> n or lo <> 1 or hi <> n"
+    bad = int(_one(con, f"select count(*) from ({groups}) g where {broken}", params)[0])
+    out.values[name] = bad
+    if bad:
+        order = keys if parts else "1"
+        rows = _all(con, f"select * from ({groups}) g where {broken} order by {order} "
+                         f"limit {_EXAMPLES}", params)
+        texts = []
+        for row in rows:
+            key = ", ".join(f"{p}={v}" for p, v in zip(parts, row, strict=False))
+            n, n_ranked, n_distinct, lo, hi = row[len(parts):]
+            texts.append(
+                (f"{key}: " if key else "")
+                + f"{opts['column']} {lo}..{hi} with {n_distinct} distinct value(s) "
+                f"over {n} row(s) ({n - n_ranked} null), expected 1..{n}"
+            )
+        out.examples[name] = texts
 
 
 def _sql(con, table: str, opts: dict, params: dict, out: MetricsFrame) -> None:
@@ -278,6 +396,10 @@ METRIC_KINDS: dict[str, Callable] = {
     "referential_share": _referential_share,
     "count_consistency": _count_consistency,
     "row_count": _row_count,
+    "row_count_match": _row_count_match,
+    "aggregate": _aggregate,
+    "violations": _violations,
+    "consecutive_rank": _consecutive_rank,
     "sql": _sql,
 }
 

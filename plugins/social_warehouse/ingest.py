@@ -37,7 +37,7 @@ import sys
 import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 from .contract import DEFAULT_EVENT_WEIGHTS, ENTITIES, Entity, detect_format, entity_for_file
@@ -641,7 +641,7 @@ def ingest_partition(
     partition = Path(landing_dir) / ds
     files = discover_files(partition)
     extra_events = declared_event_types(partition)
-    loaded_at = (loaded_at or datetime.now(timezone.utc)).replace(tzinfo=None)
+    loaded_at = (loaded_at or datetime.now(UTC)).replace(tzinfo=None)
     result = IngestResult(ds=ds, files=[])
     Path(db_path).parent.mkdir(parents=True, exist_ok=True)
     with connect(db_path) as con:

@@ -16,7 +16,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 from .config import Settings, get_settings
@@ -95,7 +95,7 @@ def prepare_build(run_id: str, ds: str, settings: Settings | None = None) -> dic
         "build_path": str(build),
         "run_dir": str(run_dir),
         "copied_from": source,
-        "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     (run_dir / "run.json").write_text(json.dumps(info, indent=2), encoding="utf-8")
     (run_dir / "errors.jsonl").unlink(missing_ok=True)
@@ -318,7 +318,7 @@ def publish(run_id: str, ds: str, settings: Settings | None = None) -> dict:
             "create table if not exists meta.publications (run_id VARCHAR, ds DATE, "
             "published_at TIMESTAMP)"
         )
-        now = datetime.now(timezone.utc).replace(tzinfo=None)
+        now = datetime.now(UTC).replace(tzinfo=None)
         con.execute("insert into meta.publications values (?, ?::DATE, ?)", [run_id, ds, now])
         con.execute("checkpoint")
     wal = build.with_name(build.name + ".wal")

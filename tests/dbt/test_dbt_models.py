@@ -9,9 +9,9 @@ from datetime import datetime
 
 import duckdb
 import pytest
-
 from social_warehouse.ingest import ingest_partition
 from social_warehouse.pipeline import DbtBuildError, run_dbt
+
 from tests.conftest import VENV_BIN, pipeline_settings
 from tests.unit.test_ingest import USERS_HEADER, write_csv, write_jsonl
 

@@ -10,7 +10,6 @@ import duckdb
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
-
 from social_warehouse.synthetic import generate
 
 pytestmark = pytest.mark.e2e
@@ -38,6 +37,7 @@ def two_days(airflow_home, tmp_path_factory):
     import os
 
     from social_warehouse.cli import airflow_env, run_dag
+
     from tests.conftest import pipeline_settings
 
     root = tmp_path_factory.mktemp("e2e")

@@ -11,7 +11,6 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-
 from social_warehouse.contract import ENTITIES
 from social_warehouse.ingest import IngestError, ingest_partition
 

@@ -298,6 +298,26 @@ def run_audience_stage(run_id: str, ds: str, settings: Settings | None = None) -
             "seconds": round(info["seconds"], 2)}
 
 
+def _time_split_ok(interactions) -> tuple[bool, str]:
+    """Whether a time split (train before the last day, test on it) is meaningful.
+
+    It needs two days, and the last day's kinds of behaviour must also occur earlier:
+    Last.fm's plays carry no dates (all land on the load day) while its tag assignments
+    are dated years back, so a time split would train on tags and test on plays. Then
+    the evaluation falls back to a random split per user.
+    """
+    days = interactions["event_date"]
+    if days.nunique() < 2:
+        return False, f"needs two days of interactions, found {days.nunique()}"
+    last = days == days.max()
+    unseen = (set(interactions.loc[last, "event_type"])
+              - set(interactions.loc[~last, "event_type"]))
+    if unseen:
+        return False, (f"event types {sorted(unseen)} occur only on the last day "
+                       f"({days.max()}): nothing earlier to train on")
+    return True, ""
+
+
 def _audience_outputs(outputs, info, step, cfg, ds, seed, n_recs, k_eval, item_topics, topics,
                       kol, graph, scores, interactions, items, users, follows) -> None:
     from .analytics.audience import build_user_interests, build_user_profiles
@@ -325,8 +345,8 @@ def _audience_outputs(outputs, info, step, cfg, ds, seed, n_recs, k_eval, item_t
         outputs["user_segments"] = assignments
         outputs["segment_profiles"] = segments
         info["segments"] = {k: v for k, v in seg_info.items() if k != "model"}
-    n_days = interactions["event_date"].nunique()
-    if n_days >= 2:
+    time_split, why = _time_split_ok(interactions)
+    if time_split:
         try:
             _, prop_metrics = step("propensity", lambda: train_propensity(
                 interactions, items=items, users=users, follows=follows, communities=graph,
@@ -335,11 +355,13 @@ def _audience_outputs(outputs, info, step, cfg, ds, seed, n_recs, k_eval, item_t
         except ValueError as exc:  # e.g. no negatives or positives on the test day
             info["propensity_skipped"] = str(exc)
     else:
-        info["propensity_skipped"] = f"needs two days of interactions, found {n_days}"
+        info["propensity_skipped"] = why
     outputs["user_recommendations"] = step("recommend", lambda: recommend(
         scores, items=items, item_topics=item_topics, model="hybrid", n=n_recs))
-    split = "time" if n_days >= 2 else "random"
+    split = "time" if time_split else "random"
     info["eval_split"] = split
+    if not time_split:
+        info["eval_split_reason"] = why
     eval_data = interactions if split == "time" else scores
     outputs["recommender_eval"] = step("evaluate", lambda: evaluate_recommenders(
         eval_data, split=split, k=k_eval, items=items, item_topics=item_topics,

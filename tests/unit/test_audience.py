@@ -367,3 +367,19 @@ def test_propensity_beats_base_rate(world):
     # planted: topic match and following the author drive engagement
     assert coef["r_topic_match"] > 0 and coef["r_follows_author"] > 0
     assert len(model.feature_names_) == len(FEATURES)
+
+
+def test_time_split_needs_the_last_days_behaviour_earlier():
+    from social_warehouse.stages import _time_split_ok
+
+    def frame(rows):
+        return pd.DataFrame(rows, columns=["event_date", "event_type"])
+
+    ok, _ = _time_split_ok(frame([("2026-01-01", "view"), ("2026-01-02", "view")]))
+    assert ok
+    # Last.fm: dated tag assignments years back, undated plays all on the load day
+    ok, why = _time_split_ok(frame([("2009-03-01", "tag"), ("2011-06-01", "play"),
+                                    ("2011-06-01", "tag")]))
+    assert not ok and "['play']" in why
+    ok, why = _time_split_ok(frame([("2026-01-01", "view")]))
+    assert not ok and "two days" in why

@@ -10,6 +10,7 @@ Needs the Debian package ``chromium`` (``apt-get install -y chromium``); skipped
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -31,6 +32,9 @@ CHROMIUM = next(
      if p and Path(p).is_file()),
     None,
 )
+
+if CHROMIUM is None and os.environ.get("CI"):
+    raise RuntimeError("CI must run the browser test: .ci/run installs Debian's chromium")
 
 pytestmark = pytest.mark.skipif(
     CHROMIUM is None,

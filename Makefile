@@ -30,8 +30,17 @@ $(UV):
 
 setup: .venv/.synced
 
+# `make run` runs the demo; `make run MAPPING=sources/x.yaml FROM=dir [DS=date]` runs the DAG
+# on a real export instead, in its own data dir (data/<mapping name>/).
+DS ?= 2026-01-01
 run: setup
+ifeq ($(strip $(MAPPING)),)
 	$(PY) -m social_warehouse.cli demo
+else
+	SW_DATA_DIR=$(or $(DATA),data/$(basename $(notdir $(MAPPING)))) \
+	  $(PY) -m social_warehouse.cli import --mapping $(MAPPING) --from $(FROM) --ds $(DS) \
+	  --overwrite --run
+endif
 
 test: setup
 	$(PY) -m pytest

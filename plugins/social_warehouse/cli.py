@@ -195,7 +195,12 @@ def cmd_import(a) -> int:
     if a.run:
         conf = {k: v for k, v in (("landing_dir", a.landing_dir), ("thresholds", a.thresholds))
                 if v}
-        return _run_days([a.ds], s, conf or None)
+        rc = _run_days([a.ds], s, conf or None)
+        if rc == 0:
+            from .pipeline import format_summary
+
+            print(format_summary(s.warehouse_path))
+        return rc
     return 0
 
 

@@ -215,8 +215,12 @@ def run_topics_stage(run_id: str, ds: str, settings: Settings | None = None) -> 
 
     cfg = load_analytics_config(settings).get("topics") or {}
     t0 = time.perf_counter()
+    # ordered: NMF's initialisation and the stability subsamples follow the row order, and
+    # dim_items' physical order varies between builds of the same data (the chosen number
+    # of topics did too: 4 vs 8 on one dataset), so the same data gives the same topics
     items = read_sql("select post_id, text, hashtags from core.dim_items "
-                     "where text is not null or len(hashtags) > 0", settings=settings)
+                     "where text is not null or len(hashtags) > 0 order by post_id",
+                     settings=settings)
     if len(items) < int(cfg.get("min_items", 20)):
         info = {"skipped": f"only {len(items)} items with text (min_items "
                            f"{cfg.get('min_items', 20)})", "seconds": time.perf_counter() - t0}
@@ -259,11 +263,16 @@ def run_audience_stage(run_id: str, ds: str, settings: Settings | None = None) -
     topics = parquet("topics")
     kol = parquet("kol_scores", ["user_id", "is_kol"])
     graph = parquet("graph_user_metrics", ["user_id", "community_id"])
+    # gate_core tolerates a small share of orphan events (unknown user or post); profiles,
+    # segments and recommendations are only for known users and known posts
+    known = ("where user_id in (select user_id from core.dim_users) "
+             "and post_id in (select post_id from core.dim_items)")
     scores = read_sql("select user_id, post_id, score, n_events, last_at "
-                      "from core.fct_user_item_scores", settings=settings)
+                      f"from core.fct_user_item_scores {known}", settings=settings)
     interactions = read_sql(
         "select event_id, user_id, post_id, author_id, event_type, occurred_at, event_date, "
-        "watch_time_s, value, watch_ratio from core.fct_interactions", settings=settings)
+        f"watch_time_s, value, watch_ratio from core.fct_interactions {known}",
+        settings=settings)
     items = read_sql("select post_id, author_id, created_at, media_type, duration_s, "
                      "campaign_id from core.dim_items", settings=settings)
     users = read_sql("select user_id, category, country, followers_count, following_count "

@@ -292,9 +292,11 @@ def test_soft_threshold_is_a_warning_not_a_failure(db):
 # --------------------------------------------------------------------------- extending
 
 
+# a stage of its own: the committed marts suites need the derived outputs, which this
+# warehouse (raw to core) does not have
 MARTS_SUITE = {
-    "name": "marts.mart_engagement",
-    "meta": {"social_warehouse": {"stage": "marts", "table": "marts.mart_engagement"}},
+    "name": "sandbox.mart_engagement",
+    "meta": {"social_warehouse": {"stage": "sandbox", "table": "marts.mart_engagement"}},
     "expectations": [
         {"type": "expect_column_values_to_be_unique", "kwargs": {"column": "user_id"}},
         {"type": "expect_column_values_to_be_between",
@@ -308,7 +310,7 @@ MARTS_SUITE = {
 def test_a_new_table_needs_only_its_suite_json_and_thresholds(db, tmp_path):
     expectations = tmp_path / "expectations"
     shutil.copytree(EXPECTATIONS, expectations, ignore=shutil.ignore_patterns("uncommitted"))
-    suite_file = expectations / "gx" / "expectations" / "marts" / "mart_engagement.json"
+    suite_file = expectations / "gx" / "expectations" / "sandbox" / "mart_engagement.json"
     suite_file.parent.mkdir(parents=True)
     suite_file.write_text(json.dumps(MARTS_SUITE))
     mutate(db, "create schema marts", """
@@ -318,16 +320,18 @@ def test_a_new_table_needs_only_its_suite_json_and_thresholds(db, tmp_path):
     """)
     # the suite uses a parameter the thresholds do not define yet
     with pytest.raises(QualityConfigError, match="min_views"):
-        run_gate("marts", db, ds=DS, run_id=RUN_ID, record=False, expectations_dir=expectations)
+        run_gate("sandbox", db, ds=DS, run_id=RUN_ID, record=False,
+                 expectations_dir=expectations)
     thresholds = expectations / "thresholds.yml"
     thresholds.write_text(thresholds.read_text().replace(
-        "stages:\n", "stages:\n  marts:\n    min_views: 0\n", 1))
-    result = run_gate("marts", db, ds=DS, run_id=RUN_ID, record=False,
+        "stages:\n", "stages:\n  sandbox:\n    min_views: 0\n", 1))
+    result = run_gate("sandbox", db, ds=DS, run_id=RUN_ID, record=False,
                       expectations_dir=expectations)
-    assert result.success and result.checkpoint == "social_warehouse_daily__marts"
+    assert result.success and result.checkpoint == "social_warehouse_daily__sandbox"
     mutate(db, "update marts.mart_engagement set engagement_rate = 1.5 where user_id = 'u3'")
     with pytest.raises(GateFailed, match="column engagement_rate"):
-        run_gate("marts", db, ds=DS, run_id=RUN_ID, record=False, expectations_dir=expectations)
+        run_gate("sandbox", db, ds=DS, run_id=RUN_ID, record=False,
+                 expectations_dir=expectations)
 
 
 # --------------------------------------------------------------------------- the project

@@ -1,15 +1,16 @@
 """Quality gates of the derived outputs: stage ``analytics`` (analytics.*) and ``marts`` (marts.*).
 
-A small, consistent warehouse (20 users, 4 KOLs, 2 campaigns) holds every analytics output
-and the marts built on them (as the dbt models do); each bad case is one SQL mutation of it
-and asserts that the gate names the table, column, expectation, observed value and an example.
+A small, consistent warehouse (20 users, 4 KOLs, 2 campaigns, 12 posts, 3 topics) holds every
+analytics output and the marts built on them (as the dbt models do); each bad case is one SQL
+mutation of it and asserts that the gate names the table, column, expectation, observed value
+and an example. The audience and recommendation outputs (topics, interests, segments,
+recommendations, evaluations) have their bad cases in ``test_quality_audience.py``, on the
+same fixture.
 
-Gating a new output (topics, item_topics, user_interests, user_segments,
-user_recommendations, recommender_eval): write its suites under
-``expectations/gx/expectations/analytics/`` (and ``marts/`` for its mart), add any parameter
-to ``expectations/thresholds.yml`` (``stages.analytics``), run
-``python -m social_warehouse.quality sync``, add the table to ``ANALYTICS_OUTPUTS`` /
-``MARTS`` below and to the fixture.
+Gating a new output: write its suites under ``expectations/gx/expectations/analytics/`` (and
+``marts/`` for its mart), add any parameter to ``expectations/thresholds.yml``
+(``stages.analytics``), run ``python -m social_warehouse.quality sync``, add the table to
+``ANALYTICS_OUTPUTS`` / ``MARTS`` below and to the fixture.
 """
 
 from __future__ import annotations
@@ -31,13 +32,20 @@ RUN_ID = "scheduled__2026-01-08T00:00:00+00:00"
 ANALYTICS_OUTPUTS = (
     "graph_user_metrics", "graph_communities", "kol_scores", "kol_audience_quality",
     "kol_collaborations", "campaign_performance", "campaign_kol_performance",
-    "campaign_seeding",
+    "campaign_seeding", "topics", "item_topics", "user_interests", "user_profiles",
+    "user_segments", "segment_profiles", "user_recommendations", "recommender_eval",
+    "propensity_eval",
 )
 MARTS = (
     "mart_user_graph_metrics", "mart_communities", "mart_kol_leaderboard",
     "mart_kol_collaborations", "mart_campaign_performance", "mart_campaign_kol_performance",
-    "mart_campaign_seeding",
+    "mart_campaign_seeding", "mart_topics", "mart_user_interests", "mart_user_segments",
+    "mart_segments", "mart_user_recommendations", "mart_recommender_eval",
+    "mart_propensity_eval",
 )
+#: Outputs without a ``ds`` column (the topics stage writes item_topics without one), so no
+#: ``rows_not_of_ds`` check.
+WITHOUT_DS = ("item_topics",)
 #: Tables that hold exactly one row per core.dim_users user.
 ONE_ROW_PER_USER = (
     "analytics.graph_user_metrics", "analytics.kol_scores", "marts.mart_user_graph_metrics",
@@ -133,7 +141,8 @@ FIXTURE_SQL = [
                100::BIGINT as simulations, 200::BIGINT as eval_simulations, 0::BIGINT as seed,
                '0.05' as edge_probability, gain as gain_vs_top_k
         from (values ('celf', ['u18', 'u16'], 4::BIGINT, 0.5),
-                     ('top_k', ['u19', 'u18'], 0::BIGINT, 0.0)) v(method, seed_set, evaluations, gain)""",
+                     ('top_k', ['u19', 'u18'], 0::BIGINT, 0.0))
+             v(method, seed_set, evaluations, gain)""",
     # the marts, as the dbt models build them
     """create table marts.mart_user_graph_metrics as
         select u.user_id, u.handle, u.category, u.country, u.followers_count,
@@ -154,6 +163,146 @@ FIXTURE_SQL = [
         select * exclude (ds) from analytics.campaign_kol_performance""",
     "create table marts.mart_campaign_seeding as select * from analytics.campaign_seeding",
 ]
+
+# Audience and recommendations: 12 posts p00..p11 by the KOLs, 3 topics of 4 terms, users
+# u00..u17 engaged (u18, u19 never did: no profile, interests, segment or recommendations).
+# User i engaged with p(i) and p(i + 1) (mod 12) and has a zero score on p(i + 2), which is
+# not "seen" for the recommender (recommend.py: a positive score); it is recommended
+# p(i + 2), p(i + 3), p(i + 4). Column types are those of the real outputs (FLOAT weights
+# and scores, INTEGER ranks and segment ids).
+_POST = "printf('p%02d', {})"
+AUDIENCE_SQL = [
+    f"""create table core.dim_items as
+        select {_POST.format('j')} as post_id, printf('u%02d', 16 + j % 4) as author_id,
+               'post text ' || j as text, 'video' as media_type
+        from range(12) t(j)""",
+    f"""create table core.fct_user_item_scores as
+        select {_USER} as user_id, {_POST.format('(i + d) % 12')} as post_id,
+               [2.0, 1.0, 0.0][d + 1]::DOUBLE as score, (2 - d)::BIGINT as n_events
+        from range(18) t(i), range(3) s(d)""",
+    f"""create table analytics.topics as
+        select '{DS}' as ds, t::BIGINT as topic_id, r::BIGINT as rank,
+               printf('t%d_w%d', t, r) as term, ((5 - r) / 4)::DOUBLE as weight,
+               printf('t%d_w1 / t%d_w2 / t%d_w3', t, t, t) as label,
+               0.5::DOUBLE as coherence_npmi
+        from range(3) x(t), range(1, 5) y(r)""",
+    f"""create table analytics.item_topics as
+        select {_POST.format('j')} as post_id, ((j + r - 1) % 3)::INTEGER as topic_id,
+               [0.75, 0.25][r]::FLOAT as weight, r::INTEGER as rank
+        from range(12) t(j), range(1, 3) s(r)""",
+    f"""create table analytics.user_interests as
+        select '{DS}' as ds, {_USER} as user_id, ((i + r - 1) % 3)::INTEGER as topic_id,
+               [0.6, 0.3, 0.1][r]::FLOAT as weight, r::INTEGER as rank
+        from range(18) t(i), range(1, 4) s(r)""",
+    f"""create table analytics.user_profiles as
+        select '{DS}' as ds, {_USER} as user_id, 2.0::DOUBLE as n_events,
+               (i % 3 / 2)::DOUBLE as kol_share, 0.4::DOUBLE as watch_ratio_mean,
+               (i % 3)::INTEGER as top_topic
+        from range(18) t(i)""",
+    # segments of 9, 6 and 3 users
+    f"""create table analytics.user_segments as
+        select '{DS}' as ds, {_USER} as user_id,
+               (case when i < 9 then 0 when i < 15 then 1 else 2 end)::INTEGER as segment_id
+        from range(18) t(i)""",
+    f"""create table analytics.segment_profiles as
+        select '{DS}' as ds, s::INTEGER as segment_id, n::BIGINT as n_users,
+               (n / 18)::DOUBLE as share, 2.0::DOUBLE as mean_n_events,
+               [s::BIGINT] as top_topics, 't0_w1 / t0_w2 / t0_w3' as top_topic_labels,
+               ['u16', 'u17'] as top_kols, [0.5::DOUBLE, 0.25] as top_kol_follow_share
+        from (values (0, 9), (1, 6), (2, 3)) v(s, n)""",
+    f"""create table analytics.user_recommendations as
+        select '{DS}' as ds, {_USER} as user_id, r::INTEGER as rank,
+               {_POST.format('(i + r + 1) % 12')} as post_id, ((4 - r) / 2)::FLOAT as score,
+               case when r < 3 then 'item_knn' else 'content' end as model
+        from range(18) t(i), range(1, 4) s(r)""",
+    # novelty is null for a group that got no recommendation (here: cold users)
+    f"""create table analytics.recommender_eval as
+        select '{DS}' as ds, model, metric,
+               (case when metric <> 'novelty' then 0.25 when users <> 'cold' then 3.5
+                end)::DOUBLE as value,
+               10::BIGINT as k, n::BIGINT as n_users_evaluated,
+               'time:test={DS}' as split, users
+        from (values ('hybrid'), ('popularity')) m(model),
+             (values ('precision'), ('recall'), ('ndcg'), ('map'), ('coverage'),
+                     ('novelty')) x(metric),
+             (values ('all', 18), ('warm', 15), ('cold', 3)) g(users, n)""",
+    f"""create table analytics.propensity_eval as
+        select '{DS}' as ds, model, metric, value::DOUBLE as value, 'test' as split,
+               TIMESTAMP '{DS}' as date, 100::BIGINT as n_pairs,
+               0.2::DOUBLE as positive_rate, model = 'logistic' as chosen
+        from (values ('logistic', 'roc_auc', 0.7), ('logistic', 'log_loss', 0.45),
+                     ('hgb', 'roc_auc', 0.68), ('hgb', 'log_loss', 0.46),
+                     ('base_rate', 'roc_auc', 0.5), ('base_rate', 'log_loss', 0.5))
+             v(model, metric, value)""",
+]
+
+#: The audience marts, as the dbt models build them (``create or replace``: rerun after
+#: changing the analytics tables). The two evaluation marts are incremental: they also
+#: hold the previous day's run.
+AUDIENCE_MARTS_SQL = [
+    """create or replace table marts.mart_topics as
+        with item_counts as (
+            select topic_id, count(*) as n_items from analytics.item_topics
+            where rank = 1 group by topic_id)
+        select topics.topic_id, any_value(topics.label) as topic_label,
+               list(topics.term order by topics.rank) as top_terms,
+               list(topics.weight order by topics.rank) as top_term_weights,
+               any_value(topics.coherence_npmi) as coherence_npmi,
+               coalesce(any_value(item_counts.n_items), 0) as n_items_main_topic
+        from analytics.topics left join item_counts using (topic_id)
+        group by topics.topic_id""",
+    """create or replace table marts.mart_user_interests as
+        with labels as (select distinct topic_id, label from analytics.topics),
+        interest_lists as (
+            select i.user_id,
+                   list(struct_pack(topic_id := i.topic_id, topic_label := labels.label,
+                                    weight := i.weight) order by i.rank) as interests,
+                   arg_max(labels.label, i.weight) as top_topic_label
+            from analytics.user_interests i left join labels using (topic_id)
+            group by i.user_id)
+        select p.user_id, u.handle, l.top_topic_label, coalesce(l.interests, []) as interests,
+               p.* exclude (user_id, ds)
+        from analytics.user_profiles p
+        left join core.dim_users u using (user_id)
+        left join interest_lists l using (user_id)""",
+    """create or replace table marts.mart_user_segments as
+        select a.user_id, u.handle, u.category, u.country, a.segment_id,
+               s.n_users as segment_size, s.share as segment_share,
+               s.top_topic_labels as segment_top_topics, s.top_kols as segment_top_kols
+        from analytics.user_segments a
+        left join core.dim_users u using (user_id)
+        left join analytics.segment_profiles s using (segment_id)""",
+    """create or replace table marts.mart_segments as
+        select * exclude (ds) from analytics.segment_profiles""",
+    """create or replace table marts.mart_user_recommendations as
+        select r.user_id, r.rank, r.post_id, r.score, r.model, i.author_id,
+               a.handle as author_handle, i.media_type, left(i.text, 120) as text_preview
+        from analytics.user_recommendations r
+        left join core.dim_items i using (post_id)
+        left join core.dim_users a on a.user_id = i.author_id""",
+    """create or replace table marts.mart_recommender_eval as
+        with runs as (
+            select * from analytics.recommender_eval
+            union all
+            select * replace (strftime(ds::DATE - 1, '%Y-%m-%d') as ds)
+            from analytics.recommender_eval)
+        select cast(ds as date) as ds, model, metric, value, k, n_users_evaluated, split,
+               users as user_group
+        from runs""",
+    """create or replace table marts.mart_propensity_eval as
+        with runs as (
+            select * from analytics.propensity_eval
+            union all
+            select * replace (strftime(ds::DATE - 1, '%Y-%m-%d') as ds,
+                              date - interval 1 day as date)
+            from analytics.propensity_eval)
+        select cast(ds as date) as ds, model, metric, value, split,
+               cast(date as date) as evaluated_date, n_pairs, positive_rate,
+               chosen as is_chosen_model
+        from runs""",
+]
+
+FIXTURE_SQL += AUDIENCE_SQL + AUDIENCE_MARTS_SQL
 
 
 def mutate(path: Path, *statements: str) -> None:
@@ -314,7 +463,7 @@ def test_stale_output_of_another_day_fails(db):
     # e.g. an output the run did not rewrite, left from the copied served warehouse
     exc = failing("analytics", db, ds=DS + timedelta(days=1))
     stale = {r["table_name"] for r in exc.result.failures if r["column"] == "rows_not_of_ds"}
-    assert stale == {f"analytics.{t}" for t in ANALYTICS_OUTPUTS}
+    assert stale == {f"analytics.{t}" for t in ANALYTICS_OUTPUTS if t not in WITHOUT_DS}
     assert {r["column"] for r in exc.result.failures} == {"rows_not_of_ds"}
     assert_names(exc, f"ds={DS}, expected_ds={DS + timedelta(days=1)}")
 

@@ -22,6 +22,8 @@ Reject reasons are ``<rule>`` or ``<rule>:<column>``:
 ``bad_timestamp:<c>``    not an ISO-8601 date-time
 ``bad_boolean:<c>``      not one of true/false/1/0/yes/no/t/f/y/n
 ``unknown_event_type``   an event type that is neither canonical nor declared
+``duplicate_key:<c>``    an event id already delivered in the same partition (every
+                         repeat after the first, in file and row order, is rejected)
 =======================  ===========================================================
 """
 
@@ -70,6 +72,10 @@ _SQL_TYPES = {
 }
 _TRUE = ("true", "t", "1", "yes", "y")
 _FALSE = ("false", "f", "0", "no", "n")
+# Entities whose key names one immutable record: the same key twice in one partition is a
+# duplicate delivery, not an update. Profiles, posts and campaigns are "latest record wins";
+# duplicate follow edges are collapsed by staging, which counts them (n_records).
+_UNIQUE_IN_PARTITION = {"interactions": "event_id"}
 _AUDIT_COLUMNS = (
     ("ds", "DATE"),
     ("_source_file", "VARCHAR"),
@@ -667,6 +673,8 @@ def ingest_partition(
                 result.files.append(
                     _ingest_file(con, path, ENTITIES[entity_name], fmt, gz, ds, loaded_at, allowed)
                 )
+            for entity_name, key in _UNIQUE_IN_PARTITION.items():
+                _reject_duplicate_keys(con, ENTITIES[entity_name], key, ds, result.files)
             con.execute("commit")
         except BaseException:
             con.execute("rollback")
@@ -678,6 +686,44 @@ def ingest_partition(
             f.path, f.rows_read, f.rows_loaded, f.rows_rejected, f.reject_reasons or "",
         )
     return result
+
+
+def _reject_duplicate_keys(con, entity: Entity, key: str, ds: str, loads: list[FileLoad]) -> None:
+    """Move every repeat of ``key`` in the partition to the rejects (the first one stays).
+
+    The rejected record is the row as loaded (typed values); counts of the files it came
+    from are corrected, so ``rows_loaded + rows_rejected == rows_read`` still holds.
+    """
+    table, rejects = quote_ident(entity.name), quote_ident(entity.name + "_rejects")
+    k, reason = quote_ident(key), f"duplicate_key:{key}"
+    con.execute(
+        f"create or replace temp table _dupes as select * from ("
+        f"select *, row_number() over (partition by {k} order by _source_file, _source_row) "
+        f"as _n from raw.{table} where ds = ?::DATE) where _n > 1",
+        [ds],
+    )
+    per_file = dict(con.execute("select _source_file, count(*) from _dupes group by 1").fetchall())
+    if per_file:
+        record = "json_object(" + ", ".join(
+            f"'{c.name}', {quote_ident(c.name)}" for c in entity.columns) + ")"
+        con.execute(
+            f"insert into raw.{rejects} select ds, _source_file, _source_row, _file_sha256, "
+            f"_loaded_at, cast({record} as VARCHAR), ? from _dupes", [reason])
+        con.execute(
+            f"delete from raw.{table} t using _dupes d where t.ds = ?::DATE "
+            f"and t._source_file = d._source_file and t._source_row = d._source_row", [ds])
+        for load in loads:
+            moved = per_file.get(load.path, 0)
+            if not moved:
+                continue
+            load.rows_loaded -= moved
+            load.rows_rejected += moved
+            load.reject_reasons[reason] = moved
+            con.execute(
+                "update raw.input_files set rows_loaded = ?, rows_rejected = ? "
+                "where ds = ?::DATE and path = ?",
+                [load.rows_loaded, load.rows_rejected, ds, load.path])
+    con.execute("drop table _dupes")
 
 
 def _ingest_file(con, path, entity, fmt, gz, ds, loaded_at, allowed) -> FileLoad:

@@ -319,6 +319,13 @@ def implausible_watch_time(day: Path) -> None:
              set_column("watch_time_s", lambda n, v: "1e12" if v else v, every(100)))
 
 
+def inflated_follower_counts(day: Path) -> None:
+    # plausible numbers, but three times what the export's own follow edges say
+    edit_csv(day / "users.csv",
+             set_column("followers_count", lambda n, v: str(int(v) * 3 + 10) if v else v,
+                        every(4)))
+
+
 def overflowing_count(day: Path) -> None:
     edit_csv(day / "users.csv",
              set_column("followers_count", lambda n, v: "99999999999999999999", first(2)))
@@ -401,7 +408,6 @@ class Expect:
 
 
 BETWEEN, MAX_BETWEEN = "expect_column_values_to_be_between", "expect_column_max_to_be_between"
-GAP = "no gate bounds implausible-but-representable values yet"
 
 MATRIX = [
     # ---- whole files the ingest cannot load: it fails naming the file and the problem
@@ -467,17 +473,13 @@ MATRIX = [
             verify=html_is_data_not_markup)),
     # ---- known gaps, published today; not run (each costs a run through core): set
     # run=True (and strict=True) when a gate bounds them
-    pytest.param("implausible_follower_counts", implausible_follower_counts,
-                 Expect("gate_core", "core.dim_users__metrics", text=(str(2**62),)),
-                 marks=pytest.mark.xfail(run=False, reason=GAP + ": core.dim_users__metrics "
-                                         "checks the edge-derived followers_count against "
-                                         "the same edges; reported counts are never compared"),
-                 id="implausible_follower_counts"),
-    pytest.param("implausible_watch_time", implausible_watch_time,
-                 Expect("gate_raw", "raw.interactions", "watch_time_s", BETWEEN),
-                 marks=pytest.mark.xfail(run=False, reason=GAP + ": watch_time_s has only "
-                                         "a lower bound"),
-                 id="implausible_watch_time"),
+    ("implausible_follower_counts", implausible_follower_counts,
+     Expect("gate_raw", "raw.users", "followers_count", BETWEEN, text=(str(2**62),))),
+    ("implausible_watch_time", implausible_watch_time,
+     Expect("gate_raw", "raw.interactions", "watch_time_s", BETWEEN, text=("1000000000000",))),
+    ("inflated_follower_counts", inflated_follower_counts,
+     Expect("gate_core", "core.dim_users__metrics", "reported_followers_consistent_share",
+            MAX_BETWEEN, text=("edge(s) in core.fct_follow_edges",))),
 ]
 
 

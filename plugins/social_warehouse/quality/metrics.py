@@ -246,18 +246,23 @@ def _referential_share(con, table: str, opts: dict, params: dict, out: MetricsFr
 
 
 def _count_consistency(con, table: str, opts: dict, params: dict, out: MetricsFrame) -> None:
-    """Share of parents whose stored count matches the number of edges within a tolerance."""
+    """Share of parents whose stored count matches the number of edges within a tolerance.
+
+    ``where`` limits the check (e.g. to exports that have follow edges at all: a profile
+    export without a follow graph has nothing to compare its reported counts with).
+    """
     name = opts["name"]
     key, count_col = quote_ident(opts["key"]), quote_ident(opts["count_column"])
     edges, edge_col = _qual(opts["edges"]), quote_ident(opts["edge_column"])
     tol_abs = float(opts.get("tolerance_abs") or 0)
     tol_rel = float(opts.get("tolerance_rel") or 0)
+    where = f" and ({opts['where']})" if opts.get("where") else ""
     base = f"""
         with e as (select {edge_col} as k, count(*) as n from {edges} group by 1),
         d as (
             select u.{key} as k, u.{count_col} as c, coalesce(e.n, 0) as n
             from {_qual(table)} u left join e on e.k = u.{key}
-            where u.{count_col} is not null
+            where u.{count_col} is not null{where}
         )
     """
     ok = f"abs(c - n) <= greatest({tol_abs}, {tol_rel} * n)"

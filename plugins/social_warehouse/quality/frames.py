@@ -84,3 +84,30 @@ def rows_frame(con, qualified: str, columns: list[str], where: str | None, param
         if tz is not None and str(tz) != "UTC":
             frame[col] = frame[col].dt.tz_convert("UTC")
     return frame, missing
+
+
+def source_locations(con, qualified: str, column: str, values: list, where: str | None,
+                     params: dict, limit: int = 3) -> list[str]:
+    """``file:row`` of the first rows of ``qualified`` whose ``column`` holds one of
+    ``values`` (the unexpected examples of a failed row check), for tables that keep
+    their lineage (``_source_file``, ``_source_row``: the raw layer). Empty otherwise.
+    """
+    schema, table = qualified.split(".", 1)
+    existing = table_columns(con, schema, table)
+    if column not in existing or not {"_source_file", "_source_row"} <= set(existing):
+        return []
+    col = quote_ident(column)
+    base = f"select _source_file, _source_row from {quote_ident(schema)}.{quote_ident(table)}"
+    bound = query_params(where, params) if where else {}
+    cond = f" where ({where})" if where else " where true"
+    out: list[str] = []
+    for value in values[:limit]:
+        test = f"{col} is null" if value is None else f"{col} = $_example"
+        sql = f"{base}{cond} and {test} order by _source_file, _source_row limit 1"
+        args = dict(bound)
+        if value is not None:
+            args["_example"] = value
+        row = con.execute(sql, args).fetchone()
+        if row:
+            out.append(f"{str(row[0]).rsplit('/', 1)[-1]}:row {row[1]}")
+    return out

@@ -26,7 +26,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from .frames import rows_frame, table_exists
+from .frames import rows_frame, source_locations, table_exists
 from .gx_project import checkpoint_name, get_context, prepare_run_project, sync_context
 from .metrics import build_metrics
 from .result import GateFailed, GateResult, format_value, result_row
@@ -225,6 +225,26 @@ def _rows_from_validation(validation, spec: SuiteSpec, base: dict, frame, exampl
     return rows
 
 
+def _add_source_locations(con, spec: SuiteSpec, params: dict, rows: list[dict]) -> None:
+    """Failed row checks on lineage tables name the file and row of their examples."""
+    for row in rows:
+        column = row.get("column")
+        if row["success"] or not column or "," in column:
+            continue
+        examples = json.loads(row["unexpected_examples"] or "[]")
+        if not examples and not row.get("unexpected_count"):
+            continue
+        try:
+            where = spec.where
+            locations = source_locations(con, spec.table, column, examples or [None], where,
+                                         params)
+        except Exception:  # noqa: BLE001 - a location is a courtesy, never a gate error
+            continue
+        if locations:
+            row["unexpected_examples"] = json.dumps(
+                [*examples, *(f"at {loc}" for loc in locations)], default=str)
+
+
 def _error_row(spec: SuiteSpec, base: dict, step: str, exc: BaseException) -> dict:
     """A critical failure for a batch that could not be read or validated at all."""
     return result_row(
@@ -399,8 +419,11 @@ def run_gate(
                         result_format=result_format,
                         run_id=run_identifier,
                     )
-                    rows.extend(_rows_from_validation(
-                        validation, spec, base, frame, examples, missing))
+                    new_rows = _rows_from_validation(
+                        validation, spec, base, frame, examples, missing)
+                    if spec.kind == "rows":
+                        _add_source_locations(con, spec, params, new_rows)
+                    rows.extend(new_rows)
                 except Exception as exc:  # noqa: BLE001
                     rows.append(_error_row(spec, base, "validate_batch", exc))
                 finally:

@@ -174,7 +174,9 @@ def test_negative_counts_fail_raw_and_core(db):
     )
     exc = failing("raw", db)
     the_failure(exc, "raw.users", "followers_count", "expect_column_values_to_be_between")
-    assert_names(exc, "column followers_count", "min_value=0", "unexpected examples: [-5]")
+    # the example value, then where it came from (file and row of the delivery)
+    assert_names(exc, "column followers_count", "min_value=0",
+                 'unexpected examples: [-5, "at users.csv:row 7"]')
     exc = failing("core", db)
     the_failure(exc, "core.fct_interactions", "watch_time_s", "expect_column_values_to_be_between")
 
@@ -235,7 +237,7 @@ def test_event_type_not_allowed_fails_raw(db):
                "where ds = DATE '2026-01-08' and event_id like 'e7_1%'")
     exc = failing("raw", db)
     row = the_failure(exc, "raw.interactions", "event_type", "expect_column_values_to_be_in_set")
-    assert json.loads(row["unexpected_examples"]) == ["poke"]
+    assert json.loads(row["unexpected_examples"]) == ["poke", "at interactions.csv:row 1"]
     assert_names(exc, "column event_type", "expect_column_values_to_be_in_set", "poke")
 
 

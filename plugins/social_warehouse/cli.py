@@ -64,7 +64,8 @@ def ensure_airflow(env: dict) -> None:
         Path(env["AIRFLOW_HOME"]).mkdir(parents=True, exist_ok=True)
         proc = _airflow(["db", "migrate"], env, capture=True)
         if proc.returncode != 0:
-            raise SystemExit(f"airflow db migrate failed:\n{proc.stdout[-3000:]}{proc.stderr[-3000:]}")
+            raise SystemExit(
+                f"airflow db migrate failed:\n{proc.stdout[-3000:]}{proc.stderr[-3000:]}")
     proc = _airflow(["pools", "set", WRITER_POOL, "1", "DuckDB allows one writing process"],
                     env, capture=True)
     if proc.returncode != 0:
@@ -257,7 +258,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     im = sub.add_parser("import", help="turn a real export into canonical landing files with a "
                                        "source mapping (sources/*.yaml)")
-    im.add_argument("--mapping", required=True, help="mapping YAML, e.g. sources/email_eu_core.yaml")
+    im.add_argument("--mapping", required=True,
+                    help="mapping YAML, e.g. sources/email_eu_core.yaml")
     im.add_argument("--from", dest="source_dir", required=True, help="folder of the export")
     im.add_argument("--ds", required=True, help="landing partition to write (YYYY-MM-DD)")
     im.add_argument("--landing-dir", help="landing root (default SW_LANDING_DIR)")
@@ -265,8 +267,9 @@ def build_parser() -> argparse.ArgumentParser:
     im.add_argument("--overwrite", action="store_true",
                     help="replace files of the partition that another source wrote")
     im.add_argument("--run", action="store_true", help="then run the daily DAG for --ds")
-    im.add_argument("--thresholds", help="quality-gate thresholds overlay for this source "
-                                         "(default: sources/<mapping name>.thresholds.yml if it exists)")
+    im.add_argument("--thresholds",
+                    help="quality-gate thresholds overlay for this source (default: "
+                         "sources/<mapping name>.thresholds.yml if it exists)")
     im.set_defaults(func=cmd_import)
 
     m = sub.add_parser("summary", help="row counts of the served warehouse")

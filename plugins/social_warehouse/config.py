@@ -1,17 +1,17 @@
 """Runtime settings, from environment variables with embedded defaults.
 
-=========================  =========================================  ==============================
-variable                   meaning                                    default
-=========================  =========================================  ==============================
-``SW_HOME``                project root (holds ``dbt_project/``)       the repository checkout
-``SW_DATA_DIR``            everything the pipeline writes              ``$SW_HOME/data``
-``SW_LANDING_DIR``         landing zone, one folder per ``ds``         ``$SW_DATA_DIR/landing``
-``SW_WAREHOUSE``           the served DuckDB file BI tools read        ``$SW_DATA_DIR/warehouse.duckdb``
-``SW_BUILD_DIR``           working copy built and audited per run      ``$SW_DATA_DIR/build``
-``SW_RUNS_DIR``            per-run artefacts (Parquet, logs)           ``$SW_DATA_DIR/runs``
-``SW_DBT_PROJECT_DIR``     dbt project                                 ``$SW_HOME/dbt_project``
-``SW_EXPECTATIONS_DIR``    Great Expectations project                  ``$SW_HOME/expectations``
-=========================  =========================================  ==============================
+=======================  ======================================  =================================
+variable                 meaning                                 default
+=======================  ======================================  =================================
+``SW_HOME``              project root (holds ``dbt_project/``)   the repository checkout
+``SW_DATA_DIR``          everything the pipeline writes          ``$SW_HOME/data``
+``SW_LANDING_DIR``       landing zone, one folder per ``ds``     ``$SW_DATA_DIR/landing``
+``SW_WAREHOUSE``         the served DuckDB file (BI reads)       ``$SW_DATA_DIR/warehouse.duckdb``
+``SW_BUILD_DIR``         working copy built and audited per run  ``$SW_DATA_DIR/build``
+``SW_RUNS_DIR``          per-run artefacts (Parquet, logs)       ``$SW_DATA_DIR/runs``
+``SW_DBT_PROJECT_DIR``   dbt project                             ``$SW_HOME/dbt_project``
+``SW_EXPECTATIONS_DIR``  Great Expectations project              ``$SW_HOME/expectations``
+=======================  ======================================  =================================
 """
 
 from __future__ import annotations

@@ -510,7 +510,8 @@ def _load_typed(con, entity: Entity, select_sql: str, params: list, meta: list) 
         meta,
     )
     loaded, rejected = con.execute(
-        "select count(*) filter (where _reason is null), count(*) filter (where _reason is not null) "
+        "select count(*) filter (where _reason is null), "
+        "count(*) filter (where _reason is not null) "
         "from _typed"
     ).fetchone()
     con.execute("drop table _typed")

@@ -241,7 +241,8 @@ def run_dbt(
         "--select", *select,
         "--indirect-selection", "cautious",
     ]
-    env = {**os.environ, "SW_DBT_DUCKDB_PATH": str(s.build_path), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
+    env = {**os.environ, "SW_DBT_DUCKDB_PATH": str(s.build_path),
+           "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=s.dbt_project_dir)
     seconds = time.perf_counter() - t0
@@ -252,7 +253,8 @@ def run_dbt(
         for r in results.get("results", []):
             counts[r["status"]] = counts.get(r["status"], 0) + 1
             if r["status"] in ("error", "fail", "runtime error"):
-                problems.append(f"{r['unique_id']}: {r['status']}: {(r.get('message') or '').strip()}")
+                message = (r.get("message") or "").strip()
+                problems.append(f"{r['unique_id']}: {r['status']}: {message}")
             elif r["status"] == "warn":
                 log.warning("dbt warning: %s: %s", r["unique_id"], r.get("message"))
         if run_dir:
@@ -331,7 +333,8 @@ def publish(run_id: str, ds: str, settings: Settings | None = None) -> dict:
                            tables)
     run_dir = s.run_dir(run_id)
     run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "published.json").write_text(json.dumps(result.to_dict(), indent=2), encoding="utf-8")
+    (run_dir / "published.json").write_text(json.dumps(result.to_dict(), indent=2),
+                                            encoding="utf-8")
     (s.data_dir / "published.json").write_text(json.dumps(result.to_dict(), indent=2),
                                                encoding="utf-8")
     return result.to_dict()

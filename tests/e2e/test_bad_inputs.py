@@ -37,7 +37,6 @@ from dataclasses import dataclass, field
 from html import escape
 from pathlib import Path
 
-import duckdb
 import pyarrow.parquet as pq
 import pytest
 from social_warehouse import audit
@@ -55,6 +54,7 @@ from social_warehouse.pipeline import (
 from social_warehouse.synthetic import generate
 
 from tests.conftest import pipeline_settings
+from tests.helpers import query
 
 pytestmark = pytest.mark.e2e
 
@@ -144,12 +144,7 @@ def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def q(path: Path, sql: str, params=None) -> list[tuple]:
-    con = duckdb.connect(str(path), read_only=True)
-    try:
-        return con.execute(sql, params or []).fetchall()
-    finally:
-        con.close()
+q = query
 
 
 def read_csv(path: Path) -> tuple[list[str], list[list[str]]]:

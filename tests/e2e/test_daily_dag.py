@@ -6,11 +6,12 @@ import hashlib
 import json
 from pathlib import Path
 
-import duckdb
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 from social_warehouse.synthetic import generate
+
+from tests.helpers import query
 
 pytestmark = pytest.mark.e2e
 DAYS = ["2026-03-01", "2026-03-02"]
@@ -55,12 +56,7 @@ def two_days(airflow_home, tmp_path_factory):
     return settings, gen, env, root
 
 
-def q(path, sql, params=None):
-    con = duckdb.connect(str(path), read_only=True)
-    try:
-        return con.execute(sql, params or []).fetchall()
-    finally:
-        con.close()
+q = query
 
 
 def test_served_warehouse_has_every_core_table(two_days):

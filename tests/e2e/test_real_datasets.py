@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 import os
 
-import duckdb
 import numpy as np
 import pandas as pd
 import pytest
 from social_warehouse.cli import airflow_env, run_dag
 
 from tests.conftest import REPO_ROOT, pipeline_settings
+from tests.helpers import query
 
 pytestmark = [pytest.mark.e2e, pytest.mark.realdata]
 
@@ -30,12 +30,7 @@ def run_source(tmp_path, airflow_home, shared, mapping, folder, ds, thresholds=N
     return settings, manifest
 
 
-def q(path, sql, params=None):
-    con = duckdb.connect(str(path), read_only=True)
-    try:
-        return con.execute(sql, params or []).fetchall()
-    finally:
-        con.close()
+q = query
 
 
 def reconcile(served, landing_dir):

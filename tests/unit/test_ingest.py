@@ -19,7 +19,8 @@ DS = "2026-01-05"
 USERS_HEADER = ["user_id", "handle", "display_name", "bio", "followers_count",
                 "following_count", "verified", "created_at", "country", "category"]
 GOOD_USERS = [
-    ["u1", "@Alice", "Alice", "runs, lifts", "10", "5", "true", "2025-01-01T00:00:00Z", "US", "fitness"],
+    ["u1", "@Alice", "Alice", "runs, lifts", "10", "5", "true", "2025-01-01T00:00:00Z", "US",
+     "fitness"],
     ["u2", "bob", "Bob 🐱", "猫が好き", "0", "1", "no", "2025-02-01 08:00:00", "JP", "pets"],
     ["u3", "'; drop table raw.users; --", "<script>x</script>", "multi\nline", "7", "0", "",
      "2025-03-01", "", ""],

@@ -24,6 +24,8 @@ from social_warehouse.quality import (
 )
 from social_warehouse.quality.sample import build_sample_warehouse
 
+from tests.helpers import assert_names, the_failure
+
 REPO = Path(__file__).resolve().parents[2]
 EXPECTATIONS = REPO / "expectations"
 DS = date(2026, 1, 8)
@@ -65,17 +67,6 @@ def failing(stage: str, path: Path, **kwargs) -> GateFailed:
     return info.value
 
 
-def the_failure(exc: GateFailed, suite: str, column: str, expectation: str) -> dict:
-    rows = [r for r in exc.result.failures
-            if r["suite"] == suite and r["column"] == column and r["expectation"] == expectation]
-    assert rows, f"no failure {suite}/{column}/{expectation} in:\n{exc}"
-    return rows[0]
-
-
-def assert_names(exc: GateFailed, *parts: str) -> None:
-    text = str(exc)
-    for part in parts:
-        assert part in text, f"{part!r} not in gate message:\n{text}"
 
 
 # --------------------------------------------------------------------------- the good case

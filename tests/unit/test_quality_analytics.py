@@ -24,6 +24,8 @@ import pytest
 from social_warehouse.quality import GateFailed, load_suite_specs, load_thresholds, run_gate
 from social_warehouse.quality.metrics import build_metrics
 
+from tests.helpers import assert_names, the_failure
+
 REPO = Path(__file__).resolve().parents[2]
 EXPECTATIONS = REPO / "expectations"
 DS = date(2026, 1, 8)
@@ -355,17 +357,6 @@ def failing(stage: str, path: Path, **kwargs) -> GateFailed:
     return info.value
 
 
-def the_failure(exc: GateFailed, suite: str, column: str, expectation: str) -> dict:
-    rows = [r for r in exc.result.failures
-            if r["suite"] == suite and r["column"] == column and r["expectation"] == expectation]
-    assert rows, f"no failure {suite}/{column}/{expectation} in:\n{exc}"
-    return rows[0]
-
-
-def assert_names(exc: GateFailed, *parts: str) -> None:
-    text = str(exc)
-    for part in parts:
-        assert part in text, f"{part!r} not in gate message:\n{text}"
 
 
 METRIC_CHECK = "expect_column_max_to_be_between"

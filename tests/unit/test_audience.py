@@ -383,3 +383,11 @@ def test_time_split_needs_the_last_days_behaviour_earlier():
     assert not ok and "['play']" in why
     ok, why = _time_split_ok(frame([("2026-01-01", "view")]))
     assert not ok and "two days" in why
+
+
+@pytest.mark.parametrize("size,high", [(0, 1), (1, 5), (1000, 40), (100_000, 10**15)])
+def test_distinct_equals_numpy_unique(size, high):
+    from social_warehouse.analytics._arrays import distinct
+
+    a = np.random.default_rng(size).integers(-high, high, size)
+    assert np.array_equal(distinct(a), np.unique(a))

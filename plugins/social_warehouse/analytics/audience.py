@@ -27,6 +27,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from ..contract import EVENT_TYPES
+from ._arrays import distinct
 
 __all__ = [
     "EXPOSURE_TYPES",
@@ -220,14 +221,14 @@ def build_user_features(
     key = ucodes.astype(np.int64) * (int(days.max() - dmin) + 1 if len(days) else 1) + (
         days - dmin
     )
-    uk = np.unique(key)
+    uk = distinct(key)
     span = int(days.max() - dmin) + 1 if len(days) else 1
     out["active_days"] = np.bincount(uk // span, minlength=n_users).astype(np.float64)
     out["events_per_active_day"] = n_events / np.maximum(out["active_days"], 1.0)
 
     pcodes, _ = pd.factorize(interactions["post_id"])
     out["n_posts"] = np.bincount(
-        np.unique(ucodes.astype(np.int64) * (pcodes.max() + 1) + pcodes) // (pcodes.max() + 1),
+        distinct(ucodes.astype(np.int64) * (pcodes.max() + 1) + pcodes) // (pcodes.max() + 1),
         minlength=n_users,
     ).astype(np.float64)
     if "author_id" in interactions.columns:
@@ -241,7 +242,7 @@ def build_user_features(
         ok = acodes >= 0
         base = acodes.max() + 1 if ok.any() else 1
         out["n_authors"] = np.bincount(
-            np.unique(ucodes[ok].astype(np.int64) * base + acodes[ok]) // base,
+            distinct(ucodes[ok].astype(np.int64) * base + acodes[ok]) // base,
             minlength=n_users,
         ).astype(np.float64)
     else:

@@ -69,6 +69,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from ..contract import DEFAULT_EVENT_WEIGHTS
+from ._arrays import distinct
 from .audience import EXPOSURE_TYPES, kol_set
 
 __all__ = [
@@ -272,12 +273,12 @@ class PropensityFeaturizer:
         self._day_eng = np.r_[0.0, np.cumsum(np.bincount(d_idx, weights=eng, minlength=D))]
         self._user = _Cumulative(ucodes, d_idx, D, {"n": None, "eng": eng})
         # distinct users per (item, day) and (author, day): unique triples first
-        tri = np.unique((icodes.astype(np.int64) * D + d_idx) * n_u + ucodes)
+        tri = distinct((icodes.astype(np.int64) * D + d_idx) * n_u + ucodes)
         ic, idd = (tri // n_u) // D, (tri // n_u) % D
         self._item = _Cumulative(icodes, d_idx, D, {"n": None, "eng": eng})
         self._item_users = _Cumulative(ic, idd, D, {"users": None})
         ok = acodes >= 0
-        tri = np.unique((acodes[ok].astype(np.int64) * D + d_idx[ok]) * n_u + ucodes[ok])
+        tri = distinct((acodes[ok].astype(np.int64) * D + d_idx[ok]) * n_u + ucodes[ok])
         ac, ad = (tri // n_u) // D, (tri // n_u) % D
         self._author = _Cumulative(acodes, d_idx, D, {"n": None, "eng": eng})
         self._author_users = _Cumulative(ac, ad, D, {"users": None})

@@ -23,6 +23,7 @@ from social_warehouse.analytics.influence import (
     score_influence,
 )
 from social_warehouse.analytics.seeding import SeedingConfig, select_seed_kols
+from social_warehouse.db import quote_ident
 
 duckdb = pytest.importorskip("duckdb")
 
@@ -313,7 +314,7 @@ def build_core(path, frames: dict) -> None:
         con.execute("SET TimeZone = 'UTC'")
         con.execute("create schema if not exists core")
         for table, ddl in CORE_DDL.items():
-            con.execute(f"create or replace table core.{table} ({ddl})")
+            con.execute(f"create or replace table core.{quote_ident(table)} ({ddl})")
         for key, table in _TABLE_OF.items():
             df = frames.get(key)
             if df is None or not len(df):
@@ -324,8 +325,8 @@ def build_core(path, frames: dict) -> None:
             obj = df.astype({c: object for c in df.columns if df[c].dtype != "float64"})
             obj = obj.where(obj.notna(), None)
             con.register("_src", obj)
-            cols = ", ".join(f'"{c}"' for c in df.columns)
-            con.execute(f"insert into core.{table} ({cols}) select {cols} from _src")
+            cols = ", ".join(quote_ident(c) for c in df.columns)
+            con.execute(f"insert into core.{quote_ident(table)} ({cols}) select {cols} from _src")
             con.unregister("_src")
     finally:
         con.close()

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from social_warehouse.db import quote_ident
 from social_warehouse.quality import GateFailed, load_suite_specs, load_thresholds, run_gate
 from social_warehouse.quality.metrics import build_metrics
 
@@ -325,7 +326,8 @@ def build_derived_warehouse(path: Path) -> Path:
             "select table_schema, table_name, column_name from information_schema.columns "
             "where data_type like 'DECIMAL%'").fetchall()
         for schema, table, column in decimals:
-            con.execute(f'alter table {schema}.{table} alter column "{column}" type DOUBLE')
+            con.execute(f"alter table {quote_ident(schema)}.{quote_ident(table)} "
+                        f"alter column {quote_ident(column)} type DOUBLE")
     finally:
         con.close()
     return path

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import pytest
 import yaml
+from social_warehouse.db import quote_ident
 from social_warehouse.quality import load_suite_specs, load_thresholds
 
 from tests.unit import test_quality_analytics as qa
@@ -339,8 +340,8 @@ def test_empty_audience_outputs_pass(db):
                 frame.insert(0, "ds", str(DS))
             path = db.parent / f"{name}.parquet"  # as write_outputs / load_outputs do
             pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), path)
-            con.execute(f"create or replace table analytics.{name} as "
-                        f"select * from read_parquet(?)", [str(path)])
+            con.execute(f"create or replace table analytics.{quote_ident(name)} as "
+                        "select * from read_parquet(?)", [str(path)])
         for sql in AUDIENCE_MARTS_SQL:
             con.execute(sql)
         assert con.execute("select count(*) from marts.mart_user_recommendations").fetchone() \

@@ -31,7 +31,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .influence import ENGAGEMENT_EVENTS, ConfigMixin, _safe_div, _str_columns, _utc_naive
+from ._arrays import lookup, str_columns
+from .influence import ENGAGEMENT_EVENTS, ConfigMixin, _safe_div, _utc_naive
 
 __all__ = ["CampaignConfig", "campaign_performance", "LIFT_METRICS"]
 
@@ -73,20 +74,6 @@ class CampaignConfig(ConfigMixin):
             raise ValueError("budget_allocation must be posts|views|none")
         if self.attribution_days < 0 or self.baseline_days < 0 or self.min_baseline_views < 0:
             raise ValueError("attribution_days, baseline_days, min_baseline_views must be >= 0")
-
-
-def _lookup(keys: pd.Series, values: pd.Series) -> pd.Series:
-    """``keys.map(values)`` with the dtype of ``values`` (upcast for missing keys, as
-    ``reindex`` does), also when either is empty.
-
-    ``Series.map`` on an Arrow string column through an empty Series returns a string
-    column, which then breaks datetime arithmetic and float casts.
-    """
-    values = pd.Series(values)
-    if not values.index.is_unique:
-        values = values[~values.index.duplicated(keep="last")]
-    out = values.reindex(pd.Index(keys.to_numpy(dtype=object), dtype=object))
-    return pd.Series(out.to_numpy(), index=keys.index, dtype=out.dtype)
 
 
 def _event_counts(ev: pd.DataFrame, keys: list[str], config: CampaignConfig) -> pd.DataFrame:
@@ -195,8 +182,8 @@ def campaign_performance(
     window = camps.set_index("campaign_id")[["starts_at", "ends_at", "budget"]]
     cev = ev.dropna(subset=["campaign_id"])
     cev = cev[cev["campaign_id"].isin(window.index)]
-    start = _lookup(cev["campaign_id"], window["starts_at"])
-    end = _lookup(cev["campaign_id"], window["ends_at"]) + pd.Timedelta(
+    start = lookup(cev["campaign_id"], window["starts_at"])
+    end = lookup(cev["campaign_id"], window["ends_at"]) + pd.Timedelta(
         days=config.attribution_days
     )
     cev = cev[((cev["ts"] >= start) & (cev["ts"] <= end)).to_numpy(dtype=bool)]
@@ -251,7 +238,7 @@ def campaign_performance(
     )
 
     # budget allocation per KOL
-    budget = _lookup(kol["campaign_id"], window["budget"]).astype("float64")
+    budget = lookup(kol["campaign_id"], window["budget"]).astype("float64")
     if config.budget_allocation == "posts":
         share = _safe_div(kol["n_posts"], kol.groupby("campaign_id")["n_posts"].transform("sum"))
     elif config.budget_allocation == "views":
@@ -283,22 +270,22 @@ def campaign_performance(
     _costs(camp, camp["budget"])
     ok = kol[kol["baseline_ok"]]
     camp["n_kols_with_baseline"] = (
-        _lookup(camp["campaign_id"], ok.groupby("campaign_id").size()).fillna(0).astype("int64")
+        lookup(camp["campaign_id"], ok.groupby("campaign_id").size()).fillna(0).astype("int64")
     )
     for metric, (num, den) in LIFT_METRICS.items():
         valid = ok[np.isfinite(ok[f"baseline_{metric}"])]
         observed = valid.groupby("campaign_id")[num].sum()
         expected = (valid[den] * valid[f"baseline_{metric}"]).groupby(valid["campaign_id"]).sum()
-        camp[f"{metric}_expected"] = _lookup(camp["campaign_id"], expected).astype("float64")
+        camp[f"{metric}_expected"] = lookup(camp["campaign_id"], expected).astype("float64")
         camp[f"{metric}_lift"] = (
             _safe_div(
-                _lookup(camp["campaign_id"], observed).astype("float64"),
+                lookup(camp["campaign_id"], observed).astype("float64"),
                 camp[f"{metric}_expected"],
             )
             - 1.0
         )
     ids = ["campaign_id", "kol_id", "brand", "name"]
     return (
-        _str_columns(camp.reset_index(drop=True), ids),
-        _str_columns(kol.reset_index(drop=True), ids),
+        str_columns(camp.reset_index(drop=True), ids),
+        str_columns(kol.reset_index(drop=True), ids),
     )

@@ -49,7 +49,8 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
-from .influence import ConfigMixin, _str_columns, kol_ids_from
+from ._arrays import str_columns
+from .influence import ConfigMixin, kol_ids_from
 from .sketches import build_audience_matrix, choose_overlap_method, iter_overlap_blocks
 
 __all__ = [
@@ -477,7 +478,7 @@ def recommend_collaborations(
     res["overlap_method"] = blk.method
     res["overlap_error"] = float(blk.jaccard_error)
     res["reasons"] = _reasons(res, fit_source)
-    res = _str_columns(res[columns].copy(), ["kol_id", "partner_id", "overlap_method", "reasons"])
+    res = str_columns(res[columns].copy(), ["kol_id", "partner_id", "overlap_method", "reasons"])
     res.attrs.update(**attrs, overlap_method=method, topic_fit_source=fit_source)
     return res
 

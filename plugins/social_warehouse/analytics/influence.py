@@ -94,6 +94,8 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
+from ._arrays import lookup_float, str_columns
+
 __all__ = [
     "ENGAGEMENT_EVENTS",
     "DEFAULT_TIERS",
@@ -395,34 +397,6 @@ def _safe_div(num: Any, den: Any) -> np.ndarray:
     return out
 
 
-def _lookup(keys: pd.Series, values: pd.Series) -> pd.Series:
-    """``keys.map(values)`` as float64 whatever the dtypes.
-
-    ``Series.map`` keeps an Arrow string dtype when ``values`` is empty (and maps
-    datetimes awkwardly); ``reindex`` on the values keeps their dtype.
-    """
-    v = pd.to_numeric(pd.Series(values), errors="coerce").astype("float64")
-    if not v.index.is_unique:
-        v = v[~v.index.duplicated(keep="last")]
-    out = v.reindex(pd.Index(keys.to_numpy(dtype=object), dtype=object)).to_numpy()
-    return pd.Series(out, index=keys.index, dtype="float64")
-
-
-def _str_columns(df: pd.DataFrame, cols: Iterable[str] | None = None) -> pd.DataFrame:
-    """Object columns holding only strings (or only nulls) become the pandas ``str`` dtype.
-
-    Keeps output dtypes the same whether a frame is empty, all-null or populated: an
-    all-null ``object`` column would be written to Parquet as Arrow ``null`` and loaded
-    into DuckDB as type ``NULL``. Modifies ``df`` in place and returns it.
-    """
-    for c in df.columns if cols is None else cols:
-        if c in df.columns and df[c].dtype == object:
-            values = df[c].dropna()
-            if values.map(type).eq(str).all():  # also true for no values at all
-                df[c] = df[c].astype("str")
-    return df
-
-
 def _to_float(s: pd.Series | None, index: pd.Index) -> pd.Series:
     if s is None:
         return pd.Series(np.nan, index=index, dtype="float64")
@@ -641,8 +615,8 @@ def influence_components(
     reported_following = _to_float(base.get("reported_following_count"), idx)
     if follows is not None:
         f_in, f_out = follower_counts(follows)
-        graph_followers = _lookup(uid, f_in).fillna(0.0)
-        graph_following = _lookup(uid, f_out).fillna(0.0)
+        graph_followers = lookup_float(uid, f_in).fillna(0.0)
+        graph_following = lookup_float(uid, f_out).fillna(0.0)
         # a platform none of whose users is in the follow graph has no graph at all (e.g. a
         # dataset of profiles only): its graph counts are unknown, not 0, so that reach
         # falls back to the self-reported count
@@ -685,7 +659,7 @@ def influence_components(
 
     def _count(col: str) -> np.ndarray:
         if col in counts.columns:
-            return _lookup(uid, counts[col]).fillna(0.0).to_numpy(dtype="float64")
+            return lookup_float(uid, counts[col]).fillna(0.0).to_numpy(dtype="float64")
         return np.zeros(len(out))
 
     views = _count("view")
@@ -730,11 +704,11 @@ def influence_components(
     pr = None
     if graph_metrics is not None and "pagerank" in graph_metrics.columns:
         gm = graph_metrics.drop_duplicates("user_id", keep="last").set_index("user_id")
-        pr = _lookup(uid, gm["pagerank"])
+        pr = lookup_float(uid, gm["pagerank"])
         if "community_id" in gm.columns:
             out["community_id"] = gm["community_id"].reindex(uid.to_numpy(dtype=object)).to_numpy()
     elif follows is not None and config.compute_pagerank:
-        pr = _lookup(uid, pagerank(follows, damping=config.pagerank_damping))
+        pr = lookup_float(uid, pagerank(follows, damping=config.pagerank_damping))
         # users absent from the graph have only the teleport mass
     out["pagerank"] = pr.to_numpy() if pr is not None else np.nan
 
@@ -913,7 +887,7 @@ def combine_influence_components(
     }[config.tier_followers]
     tier_values = out[tier_col] if tier_col in out.columns else pd.Series(np.nan, index=out.index)
     out["tier"] = _tier(pd.to_numeric(tier_values, errors="coerce").to_numpy(), config.tiers)
-    _str_columns(out)
+    str_columns(out)
     out.attrs = dict(components.attrs)
     out.attrs["weights_used"] = used
     return out
@@ -1165,9 +1139,10 @@ def audience_quality(
     else:
         res["jump_source"] = None
     if jumps is not None:
-        res["max_daily_gain"] = _lookup(res["kol_id"], jumps["max_daily_gain"])
-        res["n_jump_days"] = _lookup(res["kol_id"], jumps["n_jump_days"]).fillna(0).astype("int64")
-        jg = _lookup(res["kol_id"], jumps["jump_gain"]).fillna(0.0)
+        res["max_daily_gain"] = lookup_float(res["kol_id"], jumps["max_daily_gain"])
+        n_jumps = lookup_float(res["kol_id"], jumps["n_jump_days"])
+        res["n_jump_days"] = n_jumps.fillna(0).astype("int64")
+        jg = lookup_float(res["kol_id"], jumps["jump_gain"]).fillna(0.0)
         res["jump_gain_share"] = np.clip(_safe_div(jg, res["kol_followers"]), 0.0, 1.0)
     else:
         res["max_daily_gain"] = np.nan
@@ -1191,4 +1166,4 @@ def audience_quality(
     res["passes_quality_floor"] = (
         (res["quality_score"] >= config.quality_floor).fillna(False).astype(bool)
     )
-    return _str_columns(res, ["kol_id", "platform", "jump_source"])
+    return str_columns(res, ["kol_id", "platform", "jump_source"])

@@ -37,6 +37,8 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
+from ._arrays import str_columns
+
 __all__ = [
     "MERSENNE_31",
     "jaccard",
@@ -411,7 +413,4 @@ def pairwise_overlap(
     out["overlap_method"] = method
     out["overlap_error"] = 0.0 if method == "exact" else minhash_error_bound(num_perm, confidence)
     # the same dtypes with or without rows (string ids stay strings when nothing overlaps)
-    for col in ("kol_a", "kol_b", "overlap_method"):
-        if out[col].dtype == object and out[col].dropna().map(type).eq(str).all():
-            out[col] = out[col].astype("str")
-    return out
+    return str_columns(out, ["kol_a", "kol_b", "overlap_method"])

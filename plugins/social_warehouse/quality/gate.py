@@ -235,9 +235,9 @@ def _add_source_locations(con, spec: SuiteSpec, params: dict, rows: list[dict]) 
         if not examples and not row.get("unexpected_count"):
             continue
         try:
-            where = spec.where
-            locations = source_locations(con, spec.table, column, examples or [None], where,
-                                         params)
+            # no examples but unexpected rows: a not-null check, whose examples are nulls
+            locations = source_locations(con, spec.table, column, examples or [None],
+                                         spec.where, params)
         except Exception:  # noqa: BLE001 - a location is a courtesy, never a gate error
             continue
         if locations:

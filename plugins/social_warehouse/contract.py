@@ -168,6 +168,7 @@ _EXTENSIONS = {
     ".csv": ("csv", False),
     ".csv.gz": ("csv", True),
     ".tsv": ("csv", False),
+    ".tsv.gz": ("csv", True),
     ".jsonl": ("jsonl", False),
     ".jsonl.gz": ("jsonl", True),
     ".ndjson": ("jsonl", False),

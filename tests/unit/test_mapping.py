@@ -752,3 +752,118 @@ def test_instagram_numbers_country_and_extras(instagram):
     nan = [r for r in q if r["rule"] == "percent"][0]
     assert nan["column"] == "60_day_eng_rate" and nan["record"]["channel_info"] == "rkive"
     assert "'NaN%' is not a percentage" in nan["reason"]
+
+
+# --------------------------------------------------------------------------- hostile input
+
+
+MAPPING_TAIL = """\
+files:
+  - name: people
+    pattern: people.csv
+    fields: {uid: {rule: id}}
+    outputs:
+      - entity: users
+        columns: {user_id: uid, handle: uid, followers_count: {const: null},
+                  following_count: {const: null}, created_at: {const: null}}
+"""
+
+
+def laughs(levels: int, use: str = "x-lols") -> str:
+    """A mapping with ``levels`` nested anchors of 10 aliases each (10^levels values)."""
+    lines = ["version: 1", "name: lol",
+             'x-a0: &a0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    for i in range(1, levels):
+        lines.append(f"x-a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 10) + "]")
+    lines.append(f"{use}: *a{levels - 1}")
+    return "\n".join(lines) + "\n" + MAPPING_TAIL
+
+
+def test_billion_laughs_mapping_fails_fast_with_a_clear_message(tmp_path):
+    """Issue 16: nested anchors under an x- key kept --check running for over 60 s."""
+    import subprocess
+    import sys
+
+    path = write_mapping(tmp_path, laughs(10))  # 10^10 values once expanded
+    proc = subprocess.run(
+        [sys.executable, "-m", "social_warehouse.mapping", "--check", "--mapping", str(path)],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "expands to more than 200,000 values through aliases" in proc.stderr
+    assert str(path) in proc.stderr
+
+
+def test_aliases_that_do_not_explode_are_fine_and_hostile_values_are_not_echoed(tmp_path):
+    assert load_mapping(write_mapping(tmp_path, laughs(4))).name == "lol"  # 10^4 values
+    # a large aliased value where a string belongs is reported briefly, not printed whole
+    err = mapping_errors(tmp_path, laughs(4, use="description"))
+    assert "description: expected string, got list" in str(err)
+    assert len(str(err)) < 2_000
+
+
+@pytest.mark.parametrize(("weight", "message"), [
+    (".nan", "weight must be a finite number > 0"),
+    (".inf", "weight must be a finite number > 0"),
+    ("0", "event_types.play.weight"),
+    ("-1e308", "event_types.play.weight"),
+])
+def test_event_weights_must_be_finite_and_positive(tmp_path, weight, message):
+    doc = yaml.safe_dump(minimal(), sort_keys=False)
+    doc += f"event_types:\n  play: {{weight: {weight}}}\n"
+    err = mapping_errors(tmp_path, doc)
+    assert message in str(err)
+
+
+def test_export_time_range_reaches_the_manifest_and_the_warehouse(tmp_path):
+    """Issue 14 item 9: an old export declares its span; the gates read it from raw."""
+    import duckdb
+    from social_warehouse.ingest import declared_time_window, ingest_partition
+
+    src = tmp_path / "export"
+    src.mkdir()
+    (src / "people.csv").write_text("uid\na\nb\n", encoding="utf-8")
+    doc = minimal()
+    doc["export_time_range"] = {"start": "2005-02-14", "end": "2011-05-31T23:59:59+02:00"}
+    m = load_mapping(write_mapping(tmp_path, doc))
+    assert m.export_time_range == ("2005-02-14T00:00:00Z", "2011-05-31T21:59:59Z")
+    result = import_export(m, src, DS, tmp_path / "landing")
+    manifest = json.loads(result.manifest_path.read_text(encoding="utf-8"))
+    assert manifest["export_time_range"] == {"start": "2005-02-14T00:00:00Z",
+                                             "end": "2011-05-31T21:59:59Z"}
+    ingest_partition(tmp_path / "wh.duckdb", tmp_path / "landing", DS)
+    con = duckdb.connect(str(tmp_path / "wh.duckdb"), read_only=True)
+    try:
+        window = declared_time_window(con, DS)
+    finally:
+        con.close()
+    assert str(window["min_timestamp"]) == "2005-02-14 00:00:00+00:00"
+    # unquoted YAML dates work too; a range that ends before it starts does not
+    text = yaml.safe_dump(minimal(), sort_keys=False)
+    ok = load_mapping(write_mapping(tmp_path, text + "export_time_range: {start: 2005-02-14}\n"))
+    assert ok.export_time_range == ("2005-02-14T00:00:00Z", None)
+    err = mapping_errors(tmp_path, text + "export_time_range: {start: 2011-01-01, "
+                         "end: 2005-01-01}\n")
+    assert "export_time_range.end" in str(err) and "before start" in str(err)
+    err = mapping_errors(tmp_path, text + "export_time_range: {start: soon}\n")
+    assert "'soon' is not an ISO-8601 date" in str(err)
+
+
+def test_unclosed_quote_in_an_export_sets_aside_one_line_and_resumes(tmp_path):
+    """The mapping reader gives the same guarantee as the ingest: a stray quote cannot
+    swallow the records after it; every record is written or quarantined."""
+    src = tmp_path / "export"
+    src.mkdir()
+    (src / "people.csv").write_text(
+        'uid,bio\na,fine\nb,"never closed\nc,ok\nd,"two\nlines"\ne,last\n', encoding="utf-8")
+    result = import_export(load_mapping(write_mapping(tmp_path, minimal())), src, DS,
+                           tmp_path / "landing")
+    f = result.file("people.csv")
+    out = f.outputs[0]
+    assert (f.rows_read, out.rows_written, out.quarantined_by_rule) == (5, 4, {"quote": 1})
+    assert out.reconciles
+    users = read_rows(tmp_path / "landing" / DS / "users.parquet")
+    assert [u["user_id"] for u in users] == ["x_a", "x_c", "x_d", "x_e"]
+    [q] = quarantine(result.quarantine_paths[0])
+    assert (q["line"], q["rule"], q["record"]) == (3, "quote", {"_line": 'b,"never closed'})
+    assert "unclosed" in q["reason"]

@@ -793,6 +793,9 @@ def import_export(
         "source_dir": str(source_dir.resolve()),
         **result.to_dict(),
     }
+    if mapping.export_time_range:
+        start, end = mapping.export_time_range
+        manifest["export_time_range"] = {"start": start, **({"end": end} if end else {})}
     manifest.pop("partition_dir", None)
     _write_text(result.manifest_path, json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
     written.append(result.manifest_path)

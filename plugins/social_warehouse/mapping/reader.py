@@ -21,6 +21,11 @@ __all__ = ["SourceError", "SourceTable", "Malformed", "read_table"]
 
 csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
 
+#: A quoted field may span at most this many lines; longer is an unclosed quote.
+MAX_RECORD_LINES = 10_000
+#: Lines read again after unclosed quotes, per file; beyond this the file fails.
+MAX_REPARSED_LINES = 2_000_000
+
 _SURROGATE = re.compile("[\udc80-\udcff]")
 
 
@@ -31,7 +36,7 @@ class SourceError(Exception):
 @dataclass
 class Malformed:
     line: int
-    rule: str  # shape | encoding
+    rule: str  # shape | encoding | quote
     reason: str
     raw: str
 
@@ -97,12 +102,14 @@ def read_table(path: Path, spec: FileSpec, rel: str) -> SourceTable:
             continue
         numbered.append((i + 1, line))
 
-    records = _split(numbered, spec, path)
     columns = list(spec.columns) if spec.columns else None
+    records = _split(numbered, spec, path, len(columns) if columns and not spec.header else None)
     if spec.header:
         if not records:
             raise SourceError(f"{path}: empty file, expected a header row")
-        hline, hfields, _ = records.pop(0)
+        hline, hfields, _, problem = records.pop(0)
+        if hfields is None:
+            raise SourceError(f"{path}: line {hline}: cannot parse the header ({problem})")
         header = [h.strip() for h in hfields]
         if _SURROGATE.search("".join(header)):
             raise SourceError(f"{path}: line {hline}: header is not valid {spec.encoding}")
@@ -120,7 +127,10 @@ def read_table(path: Path, spec: FileSpec, rel: str) -> SourceTable:
     good: list[list[str]] = []
     lines: list[int] = []
     malformed: list[Malformed] = []
-    for lineno, fields, rawline in records:
+    for lineno, fields, rawline, problem in records:
+        if fields is None:
+            malformed.append(Malformed(lineno, "quote", problem, _printable(rawline)))
+            continue
         if _SURROGATE.search(rawline):
             bad = _printable(rawline)
             malformed.append(
@@ -146,30 +156,79 @@ def read_table(path: Path, spec: FileSpec, rel: str) -> SourceTable:
     return SourceTable(path, rel, sha, len(raw), columns, data, lines, malformed)
 
 
-def _split(numbered: list[tuple[int, str]], spec: FileSpec, path: Path):
-    """``[(line, fields, raw_line)]`` for every record."""
+class _Numbered:
+    """The numbered lines for ``csv.reader``, one at a time, rewindable to a position."""
+
+    def __init__(self, numbered: list[tuple[int, str]]):
+        self.numbered = numbered
+        self.pos = 0
+        self.taken: list[int] = []
+
+    def __iter__(self) -> _Numbered:
+        return self
+
+    def __next__(self) -> str:
+        if self.pos >= len(self.numbered):
+            raise StopIteration
+        self.taken.append(self.pos)
+        self.pos += 1
+        if len(self.taken) > MAX_RECORD_LINES:
+            raise csv.Error(f"a quoted field runs over more than {MAX_RECORD_LINES:,} lines")
+        return self.numbered[self.pos - 1][1] + "\n"
+
+
+def _split(numbered: list[tuple[int, str]], spec: FileSpec, path: Path, width: int | None):
+    """``[(line, fields, raw_line, problem)]`` for every record (``fields`` None: malformed).
+
+    With minimal quoting a quoted field may span lines. A quote that is never closed, or a
+    multi-line record that does not fit the columns, sets aside the line that opened it
+    (rule ``quote``) and reading resumes at the next line, so a stray quote can never
+    swallow the records after it.
+    """
     if spec.delimiter == "whitespace":
-        return [(n, line.split(), line) for n, line in numbered]
+        return [(n, line.split(), line, None) for n, line in numbered]
     if spec.quoting == "none":
         d = spec.delimiter
-        return [(n, line.split(d), line) for n, line in numbered]
-    # minimal quoting: a quoted field may span lines, so let csv pull lines as it needs.
-    starts: list[int] = []
-    raws: list[str] = []
-
-    def feed():
-        for n, line in numbered:
-            starts.append(n)
-            raws.append(line)
-            yield line + "\n"
-
-    out = []
-    reader = csv.reader(feed(), delimiter=spec.delimiter, quotechar='"', strict=False)
-    try:
-        for fields in reader:
-            out.append((starts[0], fields, "\n".join(raws)))
-            starts.clear()
-            raws.clear()
-    except csv.Error as exc:
-        raise SourceError(f"{path}: line {starts[0] if starts else '?'}: {exc}") from exc
+        return [(n, line.split(d), line, None) for n, line in numbered]
+    lines = _Numbered(numbered)
+    reader = csv.reader(lines, delimiter=spec.delimiter, quotechar='"', strict=True)
+    out: list = []
+    reparsed = 0
+    while True:
+        lines.taken.clear()
+        problem = None
+        try:
+            fields = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:
+            if not lines.taken:  # pragma: no cover - the reader fails only on a line
+                raise SourceError(f"{path}: CSV parse error: {exc}") from exc
+            problem = f"unclosed or misplaced quote ({exc})"
+            fields = None
+        taken = list(lines.taken)
+        if fields is not None and len(taken) > 1 and width is not None:
+            inner = [numbered[i][1] for i in taken[1:-1]]
+            breaks = sum(f.count("\n") for f in fields)
+            swallowed = width >= 3 and any(
+                '"' not in t and t.count(spec.delimiter) >= width - 1 for t in inner)
+            if len(fields) != width or breaks != len(taken) - 1 or swallowed:
+                problem = (f"a quoted field opened here runs over {len(taken)} lines into a "
+                           f"record of {len(fields)} fields (expected {width}): unclosed quote")
+                fields = None
+        if fields is None:
+            n, raw = numbered[taken[0]]
+            out.append((n, None, raw, problem))
+            if len(taken) > 1:  # resume at the line after the one that opened the quote
+                lines.pos = taken[0] + 1
+                reparsed += len(taken) - 1
+                if reparsed > MAX_REPARSED_LINES:
+                    raise SourceError(
+                        f"{path}: line {n}: cannot resynchronise after unclosed quotes "
+                        f"({reparsed:,} lines read again)")
+            continue
+        if width is None:
+            width = len(fields)  # the header (or first record) sets the width
+        out.append((numbered[taken[0]][0], fields,
+                    "\n".join(numbered[i][1] for i in taken), None))
     return out

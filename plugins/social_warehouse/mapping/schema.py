@@ -14,9 +14,12 @@ problem, e.g.::
 from __future__ import annotations
 
 import hashlib
+import math
 import re
+import reprlib
 import string
 from dataclasses import dataclass, field
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +43,11 @@ __all__ = [
 ]
 
 _NAME = r"^[a-z][a-z0-9_]*$"
+#: Values a mapping may stand for once YAML aliases are expanded.
+MAX_EXPANDED_NODES = 200_000
+_SHORT = reprlib.Repr()
+_SHORT.maxlevel, _SHORT.maxstring, _SHORT.maxother = 3, 80, 80
+_SHORT.maxlist = _SHORT.maxdict = _SHORT.maxtuple = _SHORT.maxset = 6
 _RULE_OPTION_NAMES = sorted(
     {o for opts in RULE_OPTIONS.values() for o in opts} | set(COMMON_OPTIONS)
 )
@@ -88,11 +96,23 @@ MAPPING_SCHEMA: dict[str, Any] = {
                 "additionalProperties": False,
                 "required": ["weight"],
                 "properties": {
-                    "weight": {"type": "number", "minimum": 0},
+                    "weight": {"type": "number", "exclusiveMinimum": 0},
                     "scale_by_value": {"type": "boolean"},
                     "description": {"type": "string"},
                 },
             },
+        },
+        "export_time_range": {
+            "description": (
+                "The time span of the export's events, written to the partition's "
+                "_manifest.json: the gates take its start as the earliest plausible "
+                "timestamp instead of platform_start_date (an old export needs no "
+                "thresholds overlay). ISO-8601 dates or date-times; end is optional."
+            ),
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["start"],
+            "properties": {"start": {"type": "string"}, "end": {"type": "string"}},
         },
         "lookups": {
             "type": "object",
@@ -346,6 +366,8 @@ class Mapping:
     lookups: dict[str, LookupSpec]
     files: list[FileSpec]
     raw: dict
+    # (start, end) as ISO-8601 UTC strings; end None when open
+    export_time_range: tuple[str, str | None] | None = None
 
     def file(self, name: str) -> FileSpec:
         for f in self.files:
@@ -375,10 +397,22 @@ def load_mapping(path: str | Path) -> Mapping:
     except UnicodeDecodeError as exc:
         raise MappingError(str(path), [("", f"the mapping file is not UTF-8 ({exc})")]) from exc
     try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as exc:
+        raise MappingError(str(path), [("", f"not valid YAML: {exc}")]) from exc
+    size = _expanded_size(node, MAX_EXPANDED_NODES)
+    if size > MAX_EXPANDED_NODES:
+        raise MappingError(
+            str(path),
+            [("", f"the YAML expands to more than {MAX_EXPANDED_NODES:,} values through "
+                  "aliases (nested anchors, a 'billion laughs'); a mapping needs no more "
+                  "than a few thousand")],
+        )
+    try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise MappingError(str(path), [("", f"not valid YAML: {exc}")]) from exc
-    lines = _line_index(text)
+    lines = _line_index(node)
     mapping = validate_mapping(data, source=str(path), lines=lines)
     mapping.path = path
     mapping.sha256 = hashlib.sha256(data_bytes).hexdigest()
@@ -395,6 +429,10 @@ def validate_mapping(
             source,
             [("", f"expected a mapping (YAML object) at the top level, got {_type_name(data)}")],
         )
+    rng = data.get("export_time_range")
+    if isinstance(rng, dict):  # unquoted YAML dates arrive as date objects
+        data = {**data, "export_time_range": {
+            k: v.isoformat() if isinstance(v, date | datetime) else v for k, v in rng.items()}}
     validator = jsonschema.Draft202012Validator(MAPPING_SCHEMA)
     for err in sorted(
         validator.iter_errors(data), key=lambda e: (list(map(str, e.absolute_path)), e.message)
@@ -452,11 +490,12 @@ def _describe_schema_error(err: jsonschema.ValidationError) -> list[tuple[tuple,
     if v == "type":
         want = err.validator_value
         want = " or ".join(want) if isinstance(want, list) else want
-        return [(path, f"expected {want}, got {_type_name(inst)} {inst!r}")]
+        return [(path, f"expected {want}, got {_type_name(inst)} {_SHORT.repr(inst)}")]
     if v == "enum":
-        return [(path, f"{inst!r} is not one of: {', '.join(map(str, err.validator_value))}")]
+        return [(path, f"{_SHORT.repr(inst)} is not one of: "
+                       f"{', '.join(map(str, err.validator_value))}")]
     if v == "const":
-        return [(path, f"must be {err.validator_value!r}, got {inst!r}")]
+        return [(path, f"must be {err.validator_value!r}, got {_SHORT.repr(inst)}")]
     if v == "pattern":
         return [
             (
@@ -469,41 +508,67 @@ def _describe_schema_error(err: jsonschema.ValidationError) -> list[tuple[tuple,
         return [(path, f"invalid name: {err.message}")]
     if v == "oneOf":
         hint = err.schema.get("description") or "expected a string or a list of strings"
-        return [(path, f"invalid value {inst!r}: {hint}")]
+        return [(path, f"invalid value {_SHORT.repr(inst)}: {hint}")]
     return [(path, err.message)]
 
 
 # --------------------------------------------------------------------------- YAML lines
 
 
-def _line_index(text: str) -> dict[tuple, int]:
-    """Map key paths to 1-based line numbers of the YAML document (best effort)."""
-    try:
-        node = yaml.compose(text)
-    except yaml.YAMLError:
-        return {}
-    out: dict[tuple, int] = {}
+def _expanded_size(root, limit: int) -> int:
+    """Values the YAML node graph stands for once every alias is expanded (stops at limit).
 
-    def walk(n, path):
-        if id(n) in active:
-            return
-        active.add(id(n))
+    Each node is sized once (memoised), so nested anchors cost their distinct nodes, not
+    their expansion.
+    """
+    sizes: dict[int, int] = {}
+    stack = [(root, False)] if root is not None else []
+    while stack:
+        n, done = stack.pop()
+        if id(n) in sizes:
+            continue
+        kids = []
+        if isinstance(n, yaml.MappingNode):
+            kids = [c for kv in n.value for c in kv]
+        elif isinstance(n, yaml.SequenceNode):
+            kids = list(n.value)
+        if done:
+            sizes[id(n)] = min(limit + 1, 1 + sum(sizes.get(id(k), 0) for k in kids))
+            continue
+        stack.append((n, True))
+        stack.extend((k, False) for k in kids if id(k) not in sizes)
+    return sizes.get(id(root), 0) if root is not None else 0
+
+
+def _line_index(node) -> dict[tuple, int]:
+    """Map key paths to 1-based line numbers of the YAML document (best effort).
+
+    Every node is visited once: a node reached again through an alias keeps the paths of
+    its first visit, and ``x-`` extension keys are not entered, so nested anchors cannot
+    make this walk exponential.
+    """
+    out: dict[tuple, int] = {}
+    if node is None:
+        return out
+    visited: set[int] = set()
+    stack: list[tuple[Any, tuple]] = [(node, ())]
+    while stack:
+        n, path = stack.pop()
+        if id(n) in visited:
+            continue
+        visited.add(id(n))
         out.setdefault(path, n.start_mark.line + 1)
         if isinstance(n, yaml.MappingNode):
             for k, val in n.value:
-                if isinstance(k, yaml.ScalarNode) and k.value != "<<":
+                if not isinstance(k, yaml.ScalarNode):
+                    continue
+                if k.value == "<<":  # merge key: inherit the children
+                    stack.append((val, path))
+                elif not (not path and str(k.value).startswith("x-")):
                     out[(*path, k.value)] = k.start_mark.line + 1
-                    walk(val, (*path, k.value))
-                elif isinstance(k, yaml.ScalarNode):  # merge key: inherit the children
-                    walk(val, path)
+                    stack.append((val, (*path, k.value)))
         elif isinstance(n, yaml.SequenceNode):
-            for i, item in enumerate(n.value):
-                walk(item, (*path, i))
-        active.discard(id(n))
-
-    active: set[int] = set()
-    if node is not None:
-        walk(node, ())
+            stack.extend((item, (*path, i)) for i, item in enumerate(n.value))
     return out
 
 
@@ -552,6 +617,11 @@ class _Checker:
             )
             for name, spec in (d.get("event_types") or {}).items()
         }
+        for name, et in event_types.items():
+            if not math.isfinite(et.weight):
+                self.err(("event_types", name, "weight"),
+                         f"weight must be a finite number > 0, got {et.weight!r}")
+        export_range = self._export_time_range(d.get("export_time_range"))
         files_raw = d["files"]
         names = [f["name"] for f in files_raw]
         for i, n in enumerate(names):
@@ -589,7 +659,30 @@ class _Checker:
             lookups=lookups,
             files=files,
             raw=d,
+            export_time_range=export_range,
         )
+
+    def _export_time_range(self, rng: dict | None) -> tuple[str, str | None] | None:
+        if not rng:
+            return None
+        out: dict[str, str] = {}
+        for key in ("start", "end"):
+            if rng.get(key) is None:
+                continue
+            try:
+                t = parse_timestamp_literal(rng[key])
+            except ValueError:
+                self.err(("export_time_range", key),
+                         f"{rng[key]!r} is not an ISO-8601 date or date-time (e.g. '2005-02-14')")
+                continue
+            out[key] = t.strftime("%Y-%m-%dT%H:%M:%SZ")
+        if "start" not in out:
+            return None
+        if out.get("end") and out["end"] < out["start"]:
+            self.err(("export_time_range", "end"),
+                     f"end {rng['end']!r} is before start {rng['start']!r}")
+            return None
+        return out["start"], out.get("end")
 
     # -- files
 

@@ -125,6 +125,16 @@ def test_planted_kols_rank_on_top(world):
     assert precision >= 0.9, (precision, k)
     # and every planted KOL is flagged a KOL by the configured quantile
     assert planted <= set(scores.user_id[scores.is_kol])
+    # the KOL set is capped (max_kols, default 2,000) and every KOL has a tier: the demo's
+    # accounts are below the absolute bands, so tiers are follower percentiles among KOLs
+    kols = frame(world, "select user_id, tier, tier_basis, kol_rank from analytics.kol_scores "
+                        "where is_kol order by kol_rank")
+    print(f"{len(kols)} KOLs; tiers {kols.tier.value_counts().to_dict()}; "
+          f"basis {kols.tier_basis.value_counts().to_dict()}")
+    assert 0 < len(kols) <= 2_000
+    assert kols.tier.notna().all()
+    assert set(kols.tier) <= {"nano", "micro", "macro", "mega"}
+    assert kols.kol_rank.tolist() == list(range(1, len(kols) + 1))
 
 
 def test_campaign_ctr_lift_matches_the_planted_lift(world):

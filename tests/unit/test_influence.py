@@ -9,6 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 from scipy.stats import spearmanr
+from social_warehouse.analytics.campaigns import CampaignConfig
+from social_warehouse.analytics.collaboration import CollaborationConfig
 from social_warehouse.analytics.influence import (
     DEFAULT_INFLUENCE_WEIGHTS,
     AudienceQualityConfig,
@@ -19,6 +21,7 @@ from social_warehouse.analytics.influence import (
     pagerank,
     score_influence,
 )
+from social_warehouse.analytics.seeding import SeedingConfig
 
 AS_OF = pd.Timestamp("2024-03-31")
 INSTAGRAM_CSV = (
@@ -252,7 +255,8 @@ def test_engagement_rates_hand_computed():
     inter["occurred_at"] = pd.Timestamp("2024-01-10")
     inter.loc[len(inter) - 1, "occurred_at"] = pd.Timestamp("2023-11-01")
     cfg = InfluenceConfig(window_days=7, engagement_prior_views=0, engagement_prior_exposures=0)
-    c = influence_components(users, items, inter, follows, as_of="2024-01-10", config=cfg)
+    # as_of is the end of the logical date 2024-01-10, exclusive: 2024-01-11 00:00
+    c = influence_components(users, items, inter, follows, as_of="2024-01-11", config=cfg)
     c = c.set_index("user_id")
     # a: 10 views, 2 engagements (the click is not engagement), 2 posts, 2 graph followers
     assert c.loc["a", "followers_graph"] == 2
@@ -309,7 +313,7 @@ def test_config_from_dict():
     )
     assert cfg.weights["reach"] == 1.0 and cfg.weights["authority"] == 0.25
     assert cfg.engagement_events == ("like", "share")
-    with pytest.raises(ValueError, match="unknown option"):
+    with pytest.raises(ValueError, match="unknown key"):
         InfluenceConfig.from_dict({"wieghts": {}})
     with pytest.raises(ValueError):
         InfluenceConfig(weights={"reach": -1.0})
@@ -351,7 +355,7 @@ def test_audience_quality_hand_computed():
             "occurred_at": ["2024-01-10", "2024-01-09", "2023-06-01"],
         }
     )
-    q = audience_quality(users, follows, inter, kols=["k"], as_of="2024-01-10").set_index("kol_id")
+    q = audience_quality(users, follows, inter, kols=["k"], as_of="2024-01-11").set_index("kol_id")
     assert q.loc["k", "n_followers"] == 4
     assert q.loc["k", "inactive_follower_share"] == pytest.approx(0.5)  # f2 (old), f4
     assert q.loc["k", "mass_follower_share"] == pytest.approx(0.25)  # f3
@@ -360,7 +364,7 @@ def test_audience_quality_hand_computed():
     expected = 1 - (0.4 * 0.5 + 0.3 * 0.25 + 0.1 * 0.5 + 0.2 * 0.0)
     assert q.loc["k", "quality_score"] == pytest.approx(expected)
     strict = AudienceQualityConfig(quality_floor=0.7)
-    q2 = audience_quality(users, follows, inter, kols=["k"], as_of="2024-01-10", config=strict)
+    q2 = audience_quality(users, follows, inter, kols=["k"], as_of="2024-01-11", config=strict)
     assert not q2["passes_quality_floor"].iloc[0]
 
 
@@ -481,3 +485,223 @@ def test_instagram_top200_spearman():
     # ours rewards both: positive but weaker than followers alone
     assert 0.2 < rho < rho_followers
     assert out["tier"].eq("mega").all()
+
+
+# --------------------------------------------------------------------------------------
+# KOL definition that holds at any size: quantile AND cap; tiers that fit the platform
+# --------------------------------------------------------------------------------------
+
+
+def _components(n: int, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame(
+        {
+            "user_id": [f"u{i:04d}" for i in range(n)],
+            "platform": "x",
+            "reach_followers": rng.integers(1, 300, n).astype("float64"),
+            "pagerank": rng.random(n) + 0.01,
+        }
+    )
+
+
+def test_kol_cap_keeps_the_highest_scores():
+    comps = _components(1_000)
+    free = combine_influence_components(comps, InfluenceConfig(max_kols=None))
+    assert free["is_kol"].sum() == 100  # the 0.90 quantile alone: 10 % of the users
+    capped = combine_influence_components(comps, InfluenceConfig(max_kols=25))
+    assert capped["is_kol"].sum() == 25
+    assert capped.attrs["n_kol_candidates"] == 100 and capped.attrs["kol_cap_applied"]
+    expect = free[free["is_kol"]].sort_values(["score", "user_id"], ascending=[False, True])
+    assert set(capped.loc[capped["is_kol"], "user_id"]) == set(expect["user_id"].head(25))
+    # top KOLs are KOLs; ranks 1..25 in score order
+    assert not (capped["is_top_kol"] & ~capped["is_kol"]).any()
+    ranked = capped[capped["is_kol"]].sort_values("kol_rank")
+    assert ranked["kol_rank"].tolist() == list(range(1, 26))
+    assert ranked["score"].is_monotonic_decreasing
+    assert capped.loc[~capped["is_kol"], "kol_rank"].isna().all()
+    # the default cap (2,000) binds at large sizes, not on small platforms
+    assert InfluenceConfig().max_kols == 2_000
+    big = combine_influence_components(_components(30_000, seed=1))
+    assert big["is_kol"].sum() == 2_000 and big.attrs["n_kol_candidates"] == 3_000
+    # min_followers: fewer reach followers, never a KOL
+    mf = combine_influence_components(comps, InfluenceConfig(min_followers=200, max_kols=None))
+    assert mf["is_kol"].any() and (mf.loc[mf["is_kol"], "reach_followers"] >= 200).all()
+
+
+def test_kol_cap_ties_broken_by_user_id():
+    comps = pd.DataFrame(
+        {"user_id": ["d", "c", "b", "a", "e"], "reach_followers": [10.0, 10, 10, 10, 1]}
+    )
+    out = combine_influence_components(comps, InfluenceConfig(kol_quantile=0.0, max_kols=2))
+    assert sorted(out.loc[out["is_kol"], "user_id"]) == ["a", "b"]
+
+
+def test_relative_tiers_when_absolute_bands_leave_kols_untiered():
+    comps = _components(2_000)  # followers 1..299: no absolute band reached
+    out = combine_influence_components(comps)
+    kols = out[out["is_kol"]]
+    assert (out["tier_basis"] == "relative").all()
+    assert kols["tier"].notna().all() and out.loc[~out["is_kol"], "tier"].isna().all()
+    # follower percentile among the KOLs: >= 0.95 mega, >= 0.80 macro, >= 0.50 micro
+    pct = kols["reach_followers"].rank(method="max", pct=True)
+    expect = np.select([pct >= 0.95, pct >= 0.80, pct >= 0.50], ["mega", "macro", "micro"],
+                       "nano")
+    assert (kols["tier"].to_numpy() == expect).all()
+    assert set(kols["tier"]) == {"nano", "micro", "macro", "mega"}
+    absolute = combine_influence_components(comps, InfluenceConfig(tier_mode="absolute"))
+    assert absolute["tier"].isna().all() and (absolute["tier_basis"] == "absolute").all()
+    # where the absolute bands tier most KOLs, auto keeps them
+    big = comps.assign(reach_followers=comps["reach_followers"] * 1_000)
+    auto = combine_influence_components(big)
+    assert (auto["tier_basis"] == "absolute").all()
+    assert auto.loc[auto["reach_followers"] >= 100_000, "tier"].isin(["macro", "mega"]).all()
+    with pytest.raises(ValueError, match="tier_mode"):
+        InfluenceConfig(tier_mode="vibes")
+    with pytest.raises(ValueError, match="relative_tiers"):
+        InfluenceConfig(relative_tiers={"nano": 0.0, "mega": 1.5})
+
+
+# --------------------------------------------------------------------------------------
+# as_of convention: the window is [as_of - W days, as_of)
+# --------------------------------------------------------------------------------------
+
+
+def test_kol_window_pins_its_first_and_last_day():
+    """W = 3, as_of = 2024-01-11 (end of the logical date 2024-01-10): the window is
+    2024-01-08 00:00 (in) .. 2024-01-10 23:59:59.999999 (in); 2024-01-07 23:59:59.999999
+    and 2024-01-11 00:00 are out."""
+    at = {
+        "first": pd.Timestamp("2024-01-08 00:00:00"),
+        "before": pd.Timestamp("2024-01-08 00:00:00") - pd.Timedelta(microseconds=1),
+        "last": pd.Timestamp("2024-01-11 00:00:00") - pd.Timedelta(microseconds=1),
+        "as_of": pd.Timestamp("2024-01-11 00:00:00"),
+    }
+    users = pd.DataFrame({"user_id": ["v", *at], "platform": "x"})
+    items = pd.DataFrame({"post_id": [f"p_{a}" for a in at], "author_id": list(at)})
+    inter = pd.DataFrame(
+        {
+            "user_id": "v",
+            "post_id": [f"p_{a}" for a in at],
+            "author_id": list(at),
+            "event_type": "view",
+            "occurred_at": list(at.values()),
+        }
+    )
+    inter["event_date"] = inter["occurred_at"].dt.normalize()
+    cfg = InfluenceConfig(window_days=3)
+    c = influence_components(users, items, inter, None, as_of="2024-01-11", config=cfg)
+    views = c.set_index("user_id")["views_window"]
+    assert views.to_dict() == {"v": 0, "first": 1, "before": 0, "last": 1, "as_of": 0}
+    assert c.attrs["window_start"] == pd.Timestamp("2024-01-08")
+    assert c.attrs["window_end"] == pd.Timestamp("2024-01-11")
+    # W = 28 covers exactly 28 calendar days
+    days = pd.date_range("2023-12-01", "2024-01-20", freq="D")
+    many = pd.DataFrame({"user_id": "v", "post_id": "p_first", "author_id": "first",
+                         "event_type": "view", "occurred_at": days + pd.Timedelta(hours=12)})
+    c28 = influence_components(users, items, many, None, as_of="2024-01-11")
+    assert c28.set_index("user_id").loc["first", "views_window"] == 28
+    # without as_of the window ends at the end of the latest event's day
+    c_def = influence_components(users, items, inter, None, config=cfg)
+    assert c_def.attrs["window_end"] == pd.Timestamp("2024-01-12")
+    # audience quality: a follower is active when its event is inside the same window
+    follows = pd.DataFrame({"follower_id": list(at), "followee_id": "v"})
+    acts = inter.assign(user_id=list(at))
+    q = audience_quality(users, follows, acts, kols=["v"], as_of="2024-01-11",
+                         config=AudienceQualityConfig(window_days=3)).set_index("kol_id")
+    assert q.loc["v", "n_inactive_followers"] == 2  # "before" and "as_of"
+
+
+# --------------------------------------------------------------------------------------
+# one PageRank: the graph stage's, equal to networkx with dangling nodes
+# --------------------------------------------------------------------------------------
+
+
+def test_pagerank_equals_networkx_with_dangling_nodes():
+    import networkx as nx
+
+    rng = np.random.default_rng(3)
+    n = 60
+    src = rng.integers(0, n, 240)
+    dst = rng.integers(0, n, 240)
+    f = pd.DataFrame({"follower_id": [f"u{i}" for i in src], "followee_id": [f"u{i}" for i in dst]})
+    f = pd.concat([f, pd.DataFrame({"follower_id": ["u1"], "followee_id": ["u1"]})])
+    isolated = ["lonely1", "lonely2"]
+    edges = f[f["follower_id"] != f["followee_id"]].drop_duplicates()
+    G = nx.DiGraph()
+    G.add_nodes_from(pd.unique(pd.concat([f["follower_id"], f["followee_id"]])))
+    G.add_nodes_from(isolated)
+    G.add_edges_from(edges.itertuples(index=False, name=None))
+    dangling = [u for u in G if G.out_degree(u) == 0]
+    assert len(dangling) > len(isolated)  # followed-only users are dangling too
+    for alpha in (0.85, 0.6):
+        want = pd.Series(nx.pagerank(G, alpha=alpha, tol=1e-14 / len(G), max_iter=1000))
+        got = pagerank(f, nodes=isolated, damping=alpha, tol=1e-13)
+        assert set(got.index) == set(want.index)
+        assert np.abs(got.reindex(want.index) - want).max() < 1e-9
+    # influence_components uses the same PageRank with every user as a node
+    users = pd.DataFrame({"user_id": list(G.nodes)})
+    c = influence_components(users, None, None, f).set_index("user_id")
+    want = pd.Series(nx.pagerank(G, alpha=0.85, tol=1e-12 / len(G), max_iter=1000))
+    assert np.abs(c["pagerank"].reindex(want.index) - want).max() < 1e-9
+
+
+# --------------------------------------------------------------------------------------
+# configuration: unknown keys are named; the commented examples work when uncommented
+# --------------------------------------------------------------------------------------
+
+_SECTIONS = {
+    "influence": InfluenceConfig,
+    "audience_quality": AudienceQualityConfig,
+    "collaboration": CollaborationConfig,
+    "campaigns": CampaignConfig,
+    "seeding": SeedingConfig,
+}
+
+
+@pytest.mark.parametrize("section", sorted(_SECTIONS))
+def test_unknown_keys_name_the_key_and_the_allowed_ones(section):
+    cls = _SECTIONS[section]
+    with pytest.raises(ValueError) as err:
+        cls.from_dict({"definitely_not_an_option": 1})
+    msg = str(err.value)
+    assert "'definitely_not_an_option'" in msg and repr(section) in msg
+    some_allowed = [f.name for f in __import__("dataclasses").fields(cls)][:3]
+    assert all(name in msg for name in some_allowed), msg
+
+
+def test_unknown_weight_keys_name_the_allowed_ones():
+    with pytest.raises(ValueError, match=r"'pagerank'.*allowed: authority, engagement_per"):
+        InfluenceConfig.from_dict({"weights": {"pagerank": 0.25}})
+    with pytest.raises(ValueError, match=r"'vibes'.*allowed: community"):
+        CollaborationConfig.from_dict({"weights": {"vibes": 1.0}})
+    with pytest.raises(ValueError, match=r"'bots'.*allowed: ff_ratio_anomaly"):
+        AudienceQualityConfig.from_dict({"weights": {"bots": 1.0}})
+
+
+def test_config_file_examples_work_uncommented():
+    import re
+
+    import yaml
+
+    path = Path(__file__).resolve().parents[2] / "config" / "analytics.yml"
+    text = path.read_text(encoding="utf-8")
+    # "  # key: value" lines inside the KOL sections are examples; uncomment every one
+    example = re.compile(r"^(\s+)# ([a-z_]+: .*)$")
+    lines, section, examples = [], None, []
+    for line in text.splitlines():
+        top = re.match(r"^([a-z_]+):", line)
+        if top:
+            section = top.group(1)
+        m = example.match(line)
+        if m and section in _SECTIONS:
+            line = m.group(1) + m.group(2)
+            examples.append((section, m.group(2)))
+        lines.append(line)
+    data = yaml.safe_load("\n".join(lines))
+    assert ("influence", next(v for s, v in examples if v.startswith("weights:"))) in examples
+    assert len({s for s, _ in examples}) >= 4, examples
+    for section, cls in _SECTIONS.items():
+        cfg = cls.from_dict(data.get(section) or {})
+        assert isinstance(cfg, cls)
+    icfg = InfluenceConfig.from_dict(data["influence"])
+    assert abs(sum(icfg.weights.values()) - 1.0) < 1e-9 and "authority" in icfg.weights

@@ -32,7 +32,8 @@ import numpy as np
 import pandas as pd
 
 from ._arrays import lookup, str_columns
-from .influence import ENGAGEMENT_EVENTS, ConfigMixin, _safe_div, _utc_naive
+from ._common import ENGAGEMENT_EVENTS, safe_div, utc_naive
+from ._config import ConfigMixin, check_choice
 
 __all__ = ["CampaignConfig", "campaign_performance", "LIFT_METRICS"]
 
@@ -68,10 +69,11 @@ class CampaignConfig(ConfigMixin):
     min_baseline_views: int = 100
     budget_allocation: str = "posts"
 
+    SECTION = "campaigns"
+
     def __post_init__(self) -> None:
         object.__setattr__(self, "engagement_events", tuple(self.engagement_events))
-        if self.budget_allocation not in ("posts", "views", "none"):
-            raise ValueError("budget_allocation must be posts|views|none")
+        check_choice("budget_allocation", self.budget_allocation, ("posts", "views", "none"))
         if self.attribution_days < 0 or self.baseline_days < 0 or self.min_baseline_views < 0:
             raise ValueError("attribution_days, baseline_days, min_baseline_views must be >= 0")
 
@@ -106,20 +108,20 @@ def _event_counts(ev: pd.DataFrame, keys: list[str], config: CampaignConfig) -> 
 
 
 def _rates(df: pd.DataFrame) -> None:
-    df["ctr"] = _safe_div(df["clicks"], df["views"])
-    df["conversion_rate_click"] = _safe_div(df["conversions"], df["clicks"])
-    df["conversion_rate_view"] = _safe_div(df["conversions"], df["views"])
-    df["engagement_rate"] = _safe_div(df["engagements"], df["views"])
-    df["views_per_post"] = _safe_div(df["views"], df["n_posts"])
+    df["ctr"] = safe_div(df["clicks"], df["views"])
+    df["conversion_rate_click"] = safe_div(df["conversions"], df["clicks"])
+    df["conversion_rate_view"] = safe_div(df["conversions"], df["views"])
+    df["engagement_rate"] = safe_div(df["engagements"], df["views"])
+    df["views_per_post"] = safe_div(df["views"], df["n_posts"])
 
 
 def _costs(df: pd.DataFrame, budget: pd.Series) -> None:
     b = budget.astype("float64")
-    df["cost_per_engagement"] = _safe_div(b, df["engagements"])
-    df["cost_per_click"] = _safe_div(b, df["clicks"])
-    df["cost_per_conversion"] = _safe_div(b, df["conversions"])
-    df["cpm"] = _safe_div(b * 1000.0, df["views"])
-    df["roas"] = _safe_div(df["conversion_value"], b)
+    df["cost_per_engagement"] = safe_div(b, df["engagements"])
+    df["cost_per_click"] = safe_div(b, df["clicks"])
+    df["cost_per_conversion"] = safe_div(b, df["conversions"])
+    df["cpm"] = safe_div(b * 1000.0, df["views"])
+    df["roas"] = safe_div(df["conversion_value"], b)
 
 
 def campaign_performance(
@@ -159,8 +161,8 @@ def campaign_performance(
         ``<metric>_lift`` and ``views_per_post_lift``.
     """
     camps = campaigns.drop_duplicates("campaign_id", keep="last").copy()
-    camps["starts_at"] = _utc_naive(camps["starts_at"])
-    camps["ends_at"] = _utc_naive(camps["ends_at"])
+    camps["starts_at"] = utc_naive(camps["starts_at"])
+    camps["ends_at"] = utc_naive(camps["ends_at"])
     camps["budget"] = (
         pd.to_numeric(camps["budget"], errors="coerce").astype("float64")
         if "budget" in camps.columns
@@ -173,7 +175,7 @@ def campaign_performance(
     posts = items[["post_id", "author_id", "campaign_id"]].drop_duplicates("post_id")
     ev = interactions.drop(columns=[c for c in ("author_id",) if c in interactions.columns])
     ev = ev.merge(posts, on="post_id", how="inner")
-    ev["ts"] = _utc_naive(ev["occurred_at"])
+    ev["ts"] = utc_naive(ev["occurred_at"])
     ev = ev.dropna(subset=["ts"])
 
     # campaign posts and their attributed events
@@ -225,24 +227,24 @@ def campaign_performance(
         "baseline_posts",
     ):
         kol[c] = kol[c].fillna(0).astype("int64")
-    kol["baseline_views_per_post"] = _safe_div(kol["baseline_views"], kol["baseline_posts"])
+    kol["baseline_views_per_post"] = safe_div(kol["baseline_views"], kol["baseline_posts"])
     enough = kol["baseline_views"] >= max(1, config.min_baseline_views)
     kol["baseline_ok"] = enough.astype(bool)
     for metric, (num, den) in LIFT_METRICS.items():
-        brate = _safe_div(kol[f"baseline_{num}"], kol[f"baseline_{den}"])
+        brate = safe_div(kol[f"baseline_{num}"], kol[f"baseline_{den}"])
         brate = np.where(enough & (brate > 0), brate, np.nan)
         kol[f"baseline_{metric}"] = brate
-        kol[f"{metric}_lift"] = _safe_div(kol[metric], brate) - 1.0
+        kol[f"{metric}_lift"] = safe_div(kol[metric], brate) - 1.0
     kol["views_per_post_lift"] = np.where(
-        enough, _safe_div(kol["views_per_post"], kol["baseline_views_per_post"]) - 1.0, np.nan
+        enough, safe_div(kol["views_per_post"], kol["baseline_views_per_post"]) - 1.0, np.nan
     )
 
     # budget allocation per KOL
     budget = lookup(kol["campaign_id"], window["budget"]).astype("float64")
     if config.budget_allocation == "posts":
-        share = _safe_div(kol["n_posts"], kol.groupby("campaign_id")["n_posts"].transform("sum"))
+        share = safe_div(kol["n_posts"], kol.groupby("campaign_id")["n_posts"].transform("sum"))
     elif config.budget_allocation == "views":
-        share = _safe_div(kol["views"], kol.groupby("campaign_id")["views"].transform("sum"))
+        share = safe_div(kol["views"], kol.groupby("campaign_id")["views"].transform("sum"))
     else:
         share = np.full(len(kol), np.nan)
     kol["allocated_budget"] = budget.to_numpy() * share
@@ -278,7 +280,7 @@ def campaign_performance(
         expected = (valid[den] * valid[f"baseline_{metric}"]).groupby(valid["campaign_id"]).sum()
         camp[f"{metric}_expected"] = lookup(camp["campaign_id"], expected).astype("float64")
         camp[f"{metric}_lift"] = (
-            _safe_div(
+            safe_div(
                 lookup(camp["campaign_id"], observed).astype("float64"),
                 camp[f"{metric}_expected"],
             )

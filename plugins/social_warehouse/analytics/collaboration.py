@@ -33,10 +33,29 @@ component (weight key)   value in the output (all float64; null = unknown, score
 
 Explicit ``weights``/``overlap_measure``/``community_preference`` override the preset.
 
-Audience overlap is exact (blocked sparse products) unless ``overlap_method="minhash"``,
-or ``"auto"`` finds the exact work ``sum_u d_u**2`` above ``exact_max_work``; the MinHash
-estimate's error is stated per row in ``overlap_error`` (Hoeffding half-width on Jaccard at
-``confidence``; 0 for exact). See :mod:`social_warehouse.analytics.sketches`.
+Bounded candidates (``candidates="bounded"``, default)
+    No all-pairs overlap pass: each KOL's candidate partners are the union of
+
+    * its top ``cofollow_neighbours`` co-follow neighbours, ranked by how many of a
+      bottom-k sample of its followers (``cofollow_sample`` per KOL) follow them
+      (:func:`~social_warehouse.analytics.sketches.cofollow_candidates`): the partners
+      with the largest audience intersections, which the ``depth`` goal rewards;
+    * its top ``candidate_pool`` partners by the *overlap-free* score ``s0``: the score
+      with the intersection set to 0, computed from per-KOL attributes only (audience
+      sizes, topic profiles, communities) in blocks of rows, never from audiences.
+
+    Audience overlaps are then computed for the candidate pairs only. When the score
+    cannot grow with overlap (weight of ``overlap`` <= 0 and of ``complementary_reach``
+    >= 0, the ``reach`` goal), ``s <= s0`` for every pair, so a KOL whose N-th exact score
+    is at least the best ``s0`` left out of its pool provably has the exact top-N of an
+    all-pairs pass; ``attrs["certified_share"]`` is the share of KOLs with that
+    certificate. ``candidates="all_pairs"`` scores every pair (the reference, small inputs).
+
+Audience overlap of a candidate pair is exact (sparse row products) unless
+``overlap_method="minhash"``, or ``"auto"`` finds the exact work (the audience sizes summed
+over the candidate pairs) above ``exact_max_work``; the MinHash estimate's error is stated
+per row in ``overlap_error`` (Hoeffding half-width on Jaccard at ``confidence``; 0 for
+exact). See :mod:`social_warehouse.analytics.sketches`.
 """
 
 from __future__ import annotations
@@ -50,8 +69,17 @@ import pandas as pd
 from scipy import sparse
 
 from ._arrays import str_columns
-from .influence import ConfigMixin, kol_ids_from
-from .sketches import build_audience_matrix, choose_overlap_method, iter_overlap_blocks
+from ._common import kol_ids_from
+from ._config import ConfigMixin, check_choice, check_keys
+from .sketches import (
+    MinHasher,
+    build_audience_matrix,
+    cofollow_candidates,
+    minhash_error_bound,
+    pair_intersections,
+    pair_minhash_jaccard,
+    top_per_row,
+)
 
 __all__ = [
     "GOAL_PRESETS",
@@ -138,16 +166,25 @@ class CollaborationConfig(ConfigMixin):
     exclude_below_quality_floor : bool
         Drop KOLs whose ``passes_quality_floor`` is False (from ``quality`` or the ``kols``
         frame) both as recipients and as partners. Default True.
+    candidates : {"bounded", "all_pairs"}
+        Candidate partners (module docstring). Default ``bounded``.
+    candidate_pool : int
+        Partners per KOL taken by the overlap-free score. Default 50.
+    cofollow_neighbours : int
+        Partners per KOL taken by sampled co-follows. Default 50.
+    cofollow_sample : int
+        Followers sampled per KOL for the co-follow counts. Default 256.
     overlap_method : {"auto", "exact", "minhash"}
         Default ``auto``.
     exact_max_work : float
-        ``auto`` switches to MinHash above this many multiply-adds. Default 5e9.
+        ``auto`` switches to MinHash when the exact work on the candidate pairs (audience
+        sizes summed over the pairs) exceeds this. Default 5e9.
     num_perm : int
         MinHash signature length. Default 128.
     confidence : float
         Confidence of the stated MinHash error. Default 0.95.
     block_size : int
-        KOL rows per block. Default 256.
+        KOL rows per block of the overlap-free score. Default 256.
     seed : int
         MinHash seed. Default 0.
     """
@@ -162,6 +199,10 @@ class CollaborationConfig(ConfigMixin):
     max_jaccard: float | None = None
     min_topic_fit: float | None = None
     exclude_below_quality_floor: bool = True
+    candidates: str = "bounded"
+    candidate_pool: int = 50
+    cofollow_neighbours: int = 50
+    cofollow_sample: int = 256
     overlap_method: str = "auto"
     exact_max_work: float = 5e9
     num_perm: int = 128
@@ -169,15 +210,14 @@ class CollaborationConfig(ConfigMixin):
     block_size: int = 256
     seed: int = 0
 
+    SECTION = "collaboration"
+
     def __post_init__(self) -> None:
-        if self.goal not in GOAL_PRESETS:
-            raise ValueError(f"goal must be one of {sorted(GOAL_PRESETS)}, got {self.goal!r}")
+        check_choice("goal", self.goal, tuple(sorted(GOAL_PRESETS)))
         preset = GOAL_PRESETS[self.goal]
         weights = dict(preset["weights"])
         weights.update(self.weights or {})
-        unknown = sorted(set(weights) - _WEIGHT_KEYS)
-        if unknown:
-            raise ValueError(f"unknown collaboration weight(s) {unknown}")
+        check_keys("collaboration.weights", weights, _WEIGHT_KEYS)
         object.__setattr__(self, "weights", {k: float(v) for k, v in weights.items()})
         if self.overlap_measure is None:
             object.__setattr__(self, "overlap_measure", preset["overlap_measure"])
@@ -189,10 +229,13 @@ class CollaborationConfig(ConfigMixin):
             raise ValueError("community_preference must be different|same|ignore")
         if self.balance_basis not in ("reach", "score"):
             raise ValueError("balance_basis must be reach|score")
-        if self.overlap_method not in ("auto", "exact", "minhash"):
-            raise ValueError("overlap_method must be auto|exact|minhash")
-        if self.top_n < 1 or self.block_size < 1 or self.num_perm < 1:
-            raise ValueError("top_n, block_size and num_perm must be >= 1")
+        check_choice("overlap_method", self.overlap_method, ("auto", "exact", "minhash"))
+        check_choice("candidates", self.candidates, ("bounded", "all_pairs"))
+        for name in ("top_n", "block_size", "num_perm", "candidate_pool", "cofollow_sample"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)!r}")
+        if self.cofollow_neighbours < 0:
+            raise ValueError("cofollow_neighbours must be >= 0")
 
 
 def topic_profiles(
@@ -309,8 +352,8 @@ def recommend_collaborations(
     n = len(ids)
 
     columns = list(OUTPUT_DTYPES)
-    attrs = dict(
-        weights=dict(config.weights),
+    attrs: dict[str, Any] = dict(
+        weights=dict(_weights(config)),
         goal=config.goal,
         overlap_measure=config.overlap_measure,
         community_preference=config.community_preference,
@@ -321,7 +364,6 @@ def recommend_collaborations(
 
     audience = build_audience_matrix(follows, ids)
     sizes = audience.sizes.astype("float64")
-    method = choose_overlap_method(audience, config.overlap_method, config.exact_max_work)
 
     platform = _attr(kframe, index, "platform", users)
     platform = (
@@ -360,52 +402,159 @@ def recommend_collaborations(
     if config.balance_basis == "reach":
         basis = np.where(np.isfinite(basis), basis, sizes)
 
-    w = config.weights
+    pairs = _PairScorer(config, sizes, pcodes, profiles, has_profile, ccodes, mcodes, basis)
+    w = _weights(config)
+    monotone = w["overlap"] <= 0 and w["complementary_reach"] >= 0
+    if config.candidates == "all_pairs":
+        i, j = _all_pairs(n, pcodes if config.same_platform_only else None)
+        pool_floor = np.full(n, -np.inf)
+    else:
+        i, j, pool_floor = pairs.pool(config.candidate_pool, config.block_size)
+        if config.cofollow_neighbours > 0:
+            ci, cj, _ = cofollow_candidates(
+                audience, config.cofollow_neighbours, sample_size=config.cofollow_sample,
+                seed=config.seed,
+            )
+            if config.same_platform_only:
+                ok = pcodes[ci] == pcodes[cj]
+                ci, cj = ci[ok], cj[ok]
+            key = np.unique(np.r_[i * n + j, ci * n + cj])
+            i, j = np.divmod(key, n)
+    work = float((sizes[i] + sizes[j]).sum())
+    if config.overlap_method == "auto":
+        method = "exact" if work <= config.exact_max_work else "minhash"
+    else:
+        method = config.overlap_method
+    if method == "exact":
+        inter = pair_intersections(audience, i, j)
+        error = 0.0
+    else:
+        sig = MinHasher(config.num_perm, config.seed).signatures(audience.matrix)
+        jac_est = pair_minhash_jaccard(sig, i, j)
+        inter = np.minimum(jac_est / (1.0 + jac_est) * (sizes[i] + sizes[j]),
+                           np.minimum(sizes[i], sizes[j]))
+        error = minhash_error_bound(config.num_perm, config.confidence)
+    comps = pairs.score(i, j, inter)
+    valid = np.isfinite(comps["score"])
+    if config.max_jaccard is not None:
+        valid &= np.nan_to_num(comps["jaccard"]) <= config.max_jaccard
+    i, j = i[valid], j[valid]
+    comps = {k: v[valid] for k, v in comps.items()}
     top_n = min(config.top_n, n - 1)
-    out_parts: list[dict[str, np.ndarray]] = []
-    all_cols = np.arange(n)
-    for blk in iter_overlap_blocks(
-        audience,
-        method=method,
-        block_size=config.block_size,
-        num_perm=config.num_perm,
-        seed=config.seed,
-        confidence=config.confidence,
-    ):
-        rows = np.arange(blk.start, blk.stop)
-        inter = blk.intersection
-        s_rows = sizes[rows][:, None]
-        s_all = sizes[None, :]
-        union = s_rows + s_all - inter
-        comp = np.maximum(s_all - inter, 0.0)
+    order = np.lexsort((j, -comps["score"], i))
+    first = np.r_[True, i[order][1:] != i[order][:-1]] if len(order) else np.zeros(0, bool)
+    start = np.maximum.accumulate(np.where(first, np.arange(len(order)), 0))
+    rank = np.arange(len(order)) - start + 1
+    keep = order[rank <= top_n]
+    rank = rank[rank <= top_n]
+
+    # certificate (monotone scores): the N-th exact score >= the best score left out
+    nth = np.full(n, -np.inf)
+    last = keep[rank == top_n]
+    nth[i[last]] = comps["score"][last]
+    # pool_floor is -inf where every valid partner was a candidate
+    certified = (nth >= pool_floor) | ~np.isfinite(pool_floor)
+    if config.candidates == "bounded" and not monotone:
+        certified[:] = False
+    attrs["candidate_pairs"] = int(valid.size)
+    attrs["overlap_work"] = work
+    attrs["certified_share"] = float(certified.mean()) if n else 1.0
+
+    if not len(keep):
+        return _empty_result(**attrs, overlap_method=method, topic_fit_source=fit_source)
+    ki, pj = i[keep], j[keep]
+    res = pd.DataFrame(
+        {
+            "kol_id": audience.kol_ids[ki],
+            "partner_id": audience.kol_ids[pj],
+            "rank": rank.astype("int64"),
+        }
+    )
+    for k in ("score", "jaccard", "overlap_coefficient", "intersection",
+              "complementary_reach", "complementary_share", "topic_fit", "influence_balance"):
+        res[k] = comps[k][keep].astype("float64")
+    same = comps["same_community"][keep]
+    res["same_community"] = pd.array(
+        [None if np.isnan(x) else bool(x) for x in same], dtype="boolean"
+    )
+    res["kol_audience"] = audience.sizes[ki]
+    res["partner_audience"] = audience.sizes[pj]
+    res["overlap_method"] = method
+    res["overlap_error"] = float(error)
+    res["reasons"] = _reasons(res, fit_source)
+    res = str_columns(res[columns].copy(), ["kol_id", "partner_id", "overlap_method", "reasons"])
+    res.attrs.update(**attrs, overlap_method=method, topic_fit_source=fit_source)
+    return res
+
+
+def _weights(config: CollaborationConfig) -> dict[str, float]:
+    """The resolved weights (``__post_init__`` always sets them)."""
+    assert config.weights is not None
+    return config.weights
+
+
+def _all_pairs(n: int, pcodes: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    i, j = np.divmod(np.arange(n * n, dtype=np.int64), n)
+    ok = i != j
+    if pcodes is not None:
+        ok &= pcodes[i] == pcodes[j]
+    return i[ok], j[ok]
+
+
+class _PairScorer:
+    """The pair components and score of any pairs ``(i, j)`` given their intersections."""
+
+    def __init__(self, config: CollaborationConfig, sizes: np.ndarray, pcodes: np.ndarray,
+                 profiles: sparse.csr_matrix | None, has_profile: np.ndarray | None,
+                 ccodes: np.ndarray | None, mcodes: np.ndarray, basis: np.ndarray) -> None:
+        self.config = config
+        self.sizes = sizes
+        self.pcodes = pcodes
+        self.profiles = profiles
+        self.has_profile = has_profile
+        self.ccodes = ccodes
+        self.mcodes = mcodes
+        self.basis = basis
+        self.n = len(sizes)
+
+    def fit(self, i: np.ndarray, j: np.ndarray) -> np.ndarray:
+        if self.profiles is not None and self.has_profile is not None:
+            fit = np.asarray(self.profiles[i].multiply(self.profiles[j]).sum(axis=1)).ravel()
+            return np.where(self.has_profile[i] & self.has_profile[j], fit, np.nan)
+        if self.ccodes is not None:
+            ci, cj = self.ccodes[i], self.ccodes[j]
+            return np.where((ci < 0) | (cj < 0), np.nan, (ci == cj).astype("float64"))
+        return np.full(len(i), np.nan)
+
+    def score(self, i: np.ndarray, j: np.ndarray, inter: np.ndarray,
+              fit: np.ndarray | None = None) -> dict[str, np.ndarray]:
+        """Components and score; ``score`` is -inf for pairs a hard filter excludes."""
+        cfg = self.config
+        w = _weights(cfg)
+        si, sj = self.sizes[i], self.sizes[j]
+        union = si + sj - inter
+        mins = np.minimum(si, sj)
+        comp = np.maximum(sj - inter, 0.0)
         with np.errstate(divide="ignore", invalid="ignore"):
+            jac = np.where(union > 0, inter / np.where(union > 0, union, 1), np.nan)
+            ovl = np.where(mins > 0, inter / np.where(mins > 0, mins, 1), np.nan)
             comp_share = np.where(union > 0, comp / np.where(union > 0, union, 1), np.nan)
-        if profiles is not None:
-            fit = (profiles[rows] @ profiles.T).toarray()
-            fit[~has_profile[rows], :] = np.nan
-            fit[:, ~has_profile] = np.nan
-        elif ccodes is not None:
-            cr = ccodes[rows][:, None]
-            ca = ccodes[None, :]
-            fit = np.where((cr < 0) | (ca < 0), np.nan, (cr == ca).astype("float64"))
-        else:
-            fit = np.full(inter.shape, np.nan)
-        br = basis[rows][:, None]
-        ba = basis[None, :]
-        hi = np.fmax(br, ba)
+        if fit is None:
+            fit = self.fit(i, j)
+        bi, bj = self.basis[i], self.basis[j]
+        hi = np.fmax(bi, bj)
         with np.errstate(divide="ignore", invalid="ignore"):
-            balance = np.where(hi > 0, np.fmin(br, ba) / np.where(hi > 0, hi, 1), np.nan)
-        mr = mcodes[rows][:, None]
-        ma = mcodes[None, :]
-        known = (mr >= 0) & (ma >= 0)
-        same = mr == ma
-        if config.community_preference == "different":
+            balance = np.where(hi > 0, np.fmin(bi, bj) / np.where(hi > 0, hi, 1), np.nan)
+        mi, mj = self.mcodes[i], self.mcodes[j]
+        known = (mi >= 0) & (mj >= 0)
+        same = mi == mj
+        if cfg.community_preference == "different":
             comm = (known & ~same).astype("float64")
-        elif config.community_preference == "same":
+        elif cfg.community_preference == "same":
             comm = (known & same).astype("float64")
         else:
-            comm = np.zeros(inter.shape)
-        overlap = blk.jaccard if config.overlap_measure == "jaccard" else blk.overlap_coefficient
+            comm = np.zeros(len(i))
+        overlap = jac if cfg.overlap_measure == "jaccard" else ovl
         score = (
             w["overlap"] * np.nan_to_num(overlap)
             + w["complementary_reach"] * np.nan_to_num(comp_share)
@@ -413,74 +562,53 @@ def recommend_collaborations(
             + w["influence_balance"] * np.nan_to_num(balance)
             + w["community"] * comm
         )
-        invalid = rows[:, None] == all_cols[None, :]
-        if config.same_platform_only:
-            invalid |= pcodes[rows][:, None] != pcodes[None, :]
-        if config.max_jaccard is not None:
-            invalid |= ~(np.nan_to_num(blk.jaccard) <= config.max_jaccard)
-        if config.min_topic_fit is not None:
-            invalid |= ~(fit >= config.min_topic_fit)
-        score = np.where(invalid, -np.inf, score)
-
-        # top-N per row; ties broken by partner position (stable, deterministic)
-        if top_n < n:
-            cand = np.argpartition(-score, top_n - 1, axis=1)[:, :top_n]
-            # include all ties with the N-th score so tie-breaking is by position
-            kth = np.take_along_axis(score, cand, axis=1).min(axis=1)
-        for i, r in enumerate(rows):
-            srow = score[i]
-            if top_n < n:
-                sel = np.flatnonzero(srow >= kth[i])
-            else:
-                sel = all_cols
-            sel = sel[np.isfinite(srow[sel])]
-            order = np.lexsort((sel, -srow[sel]))[:top_n]
-            sel = sel[order]
-            if len(sel) == 0:
-                continue
-            out_parts.append(
-                {
-                    "kol": np.full(len(sel), r),
-                    "partner": sel,
-                    "rank": np.arange(1, len(sel) + 1),
-                    "score": srow[sel],
-                    "jaccard": blk.jaccard[i, sel],
-                    "overlap_coefficient": blk.overlap_coefficient[i, sel],
-                    "intersection": inter[i, sel],
-                    "complementary_reach": comp[i, sel],
-                    "complementary_share": comp_share[i, sel],
-                    "topic_fit": fit[i, sel],
-                    "influence_balance": balance[i, sel],
-                    "same_community": np.where(known[i, sel], same[i, sel].astype(float), np.nan),
-                }
-            )
-
-    if not out_parts:
-        return _empty_result(**attrs, overlap_method=method, topic_fit_source=fit_source)
-    cat = {k: np.concatenate([p[k] for p in out_parts]) for k in out_parts[0]}
-    kol_idx = cat.pop("kol")
-    partner_idx = cat.pop("partner")
-    res = pd.DataFrame(
-        {
-            "kol_id": audience.kol_ids[kol_idx],
-            "partner_id": audience.kol_ids[partner_idx],
+        invalid = i == j
+        if cfg.same_platform_only:
+            invalid |= self.pcodes[i] != self.pcodes[j]
+        if cfg.min_topic_fit is not None:
+            invalid |= ~(fit >= cfg.min_topic_fit)
+        return {
+            "score": np.where(invalid, -np.inf, score),
+            "jaccard": jac,
+            "overlap_coefficient": ovl,
+            "intersection": inter.astype("float64"),
+            "complementary_reach": comp,
+            "complementary_share": comp_share,
+            "topic_fit": fit,
+            "influence_balance": balance,
+            "same_community": np.where(known, same.astype("float64"), np.nan),
         }
-    )
-    for k, v in cat.items():
-        if k == "rank":
-            res[k] = v.astype("int64")
-        elif k == "same_community":
-            res[k] = pd.array([None if np.isnan(x) else bool(x) for x in v], dtype="boolean")
-        else:
-            res[k] = v.astype("float64")
-    res["kol_audience"] = audience.sizes[kol_idx]
-    res["partner_audience"] = audience.sizes[partner_idx]
-    res["overlap_method"] = blk.method
-    res["overlap_error"] = float(blk.jaccard_error)
-    res["reasons"] = _reasons(res, fit_source)
-    res = str_columns(res[columns].copy(), ["kol_id", "partner_id", "overlap_method", "reasons"])
-    res.attrs.update(**attrs, overlap_method=method, topic_fit_source=fit_source)
-    return res
+
+    def pool(self, size: int, block_size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per KOL the ``size`` best partners by the overlap-free score ``s0`` (pairs with
+        a finite ``s0``), and per KOL the smallest ``s0`` in its pool when partners were
+        left out (``-inf`` when none was)."""
+        n = self.n
+        rows_out, cols_out = [], []
+        floor = np.full(n, -np.inf)
+        cols = np.arange(n, dtype=np.int64)
+        for s in range(0, n, block_size):
+            e = min(n, s + block_size)
+            i = np.repeat(np.arange(s, e, dtype=np.int64), n)
+            j = np.tile(cols, e - s)
+            fit = None
+            if self.profiles is not None and self.has_profile is not None:
+                fit = (self.profiles[s:e] @ self.profiles.T).toarray().ravel()
+                fit = np.where(self.has_profile[i] & self.has_profile[j], fit, np.nan)
+            s0 = self.score(i, j, np.zeros(len(i)), fit)["score"]
+            ok = np.isfinite(s0)
+            ri, rj, rv = top_per_row(i[ok], j[ok], s0[ok], size)
+            rows_out.append(ri)
+            cols_out.append(rj)
+            n_valid = np.bincount(i[ok] - s, minlength=e - s)
+            cut = np.flatnonzero(n_valid > size) + s
+            if len(cut):
+                last = np.r_[ri[1:] != ri[:-1], True] if len(ri) else np.zeros(0, bool)
+                lowest = pd.Series(rv[last], index=ri[last])
+                floor[cut] = lowest.reindex(cut).to_numpy()
+        return (np.concatenate(rows_out) if rows_out else np.zeros(0, np.int64),
+                np.concatenate(cols_out) if cols_out else np.zeros(0, np.int64),
+                floor)
 
 
 def _empty_result(**attrs: Any) -> pd.DataFrame:

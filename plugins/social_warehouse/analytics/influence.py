@@ -1,4 +1,4 @@
-"""Influence scoring, KOL detection and audience quality.
+"""Influence scoring and KOL detection (audience quality: :mod:`.audience_quality`).
 
 Pure functions over DataFrames shaped like the warehouse core tables (``dim_users``,
 ``dim_items``, ``fct_interactions``, ``fct_follow_edges``); no Airflow, no I/O.
@@ -61,44 +61,70 @@ idle window): a constant 0 would carry no information yet take weight. When no c
 has any information at all (no users, or users without any signal) every score is 0,
 ``weights_used`` is empty and nobody is a KOL.
 
-KOLs: ``is_kol`` when ``score`` is above 0 and at or above the ``kol_quantile`` (default
-0.90) quantile of the score within the normalisation group, ``is_top_kol`` likewise at
-``top_kol_quantile`` (0.95); a score of 0 (the group minimum on every component: no
-evidence) is never a KOL, even where most of a group ties at 0. ``tier`` follows
-configurable follower bands (default nano >= 1k, micro >= 10k, macro >= 100k, mega >= 1M;
-below the lowest band the tier is null).
+KOLs: ``is_kol`` when the score is above 0, at or above the ``kol_quantile`` (default 0.90)
+quantile of the score within the normalisation group, the user has at least
+``min_followers`` reach followers (default 0), **and** the user is among the ``max_kols``
+highest scores of the whole input (default 2,000; ties by user id; ``None`` for no cap).
+The quantile alone grows with the platform: 10 % of a million users are 100,000 "KOLs",
+where marketers mean a few hundred to a few thousand accounts; the cap keeps the KOL set,
+and everything computed per KOL or per KOL pair downstream (audience quality,
+collaborations, seeding), bounded. ``is_top_kol`` likewise at ``top_kol_quantile`` (0.95),
+among the KOLs. A score of 0 (the group minimum on every component: no evidence) is never
+a KOL, even where most of a group ties at 0. ``kol_rank`` is the 1-based rank of a KOL by
+score (null for other users). ``result.attrs`` holds ``n_kol_candidates`` (KOLs before the
+cap) and ``kol_cap_applied``.
 
-Audience quality
-----------------
-:func:`audience_quality` reports, per KOL: the share of followers without any activity in
-the window, the share of mass followers (following more than ``mass_following_threshold``
-= 1,500 accounts), the share of followers with a bot-like follower/following ratio, the
-KOL's own follower/following ratio and its robust z-score among the KOLs of its platform,
-and sudden daily follower jumps (from a daily follower history when given, otherwise from
-``follows.followed_at``, where the first observed day of a KOL carries the backlog of older
-follows and serves as baseline, never as a jump). ``quality_score = 1 - sum_i w_i *
-share_i`` in [0, 1] and
-``passes_quality_floor = quality_score >= quality_floor``; recommendation functions can
-exclude KOLs that do not pass.
+Tiers: see :mod:`social_warehouse.analytics.tiers` (absolute follower bands where they fit
+the platform, follower percentiles among its KOLs where they do not; ``tier_basis`` says
+which).
+
+PageRank (``authority``): the graph stage's
+(:func:`social_warehouse.analytics.graph.compute_pagerank`, networkx semantics) over the
+deduplicated follow edges without self-follows, every user a node (an isolated user is a
+dangling node), when ``graph_metrics`` does not bring it.
+
+Window: the ``window_days`` days before ``as_of`` (exclusive), see
+:mod:`social_warehouse.analytics._common`.
+
+The module's parts: :mod:`._config` (``ConfigMixin``), :mod:`._common` (window, dates,
+ids), :mod:`.tiers`, :mod:`.audience_quality` (``audience_quality`` and its config are
+re-exported here).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import math
-from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import sparse
 
 from ._arrays import lookup_float, str_columns
+from ._common import (
+    ENGAGEMENT_EVENTS,
+    event_times,
+    follower_counts,
+    kol_ids_from,
+    safe_div,
+    to_float,
+    window_mask,
+    with_author,
+)
+from ._config import ConfigMixin, check_choice, check_fraction, check_keys
+from .audience_quality import AudienceQualityConfig, audience_quality
+from .tiers import (
+    DEFAULT_RELATIVE_TIERS,
+    DEFAULT_TIERS,
+    TIER_MODES,
+    assign_tiers,
+    normalise_bands,
+)
 
 __all__ = [
     "ENGAGEMENT_EVENTS",
     "DEFAULT_TIERS",
+    "DEFAULT_RELATIVE_TIERS",
     "DEFAULT_INFLUENCE_WEIGHTS",
     "ConfigMixin",
     "InfluenceConfig",
@@ -111,17 +137,6 @@ __all__ = [
     "follower_counts",
     "kol_ids_from",
 ]
-
-#: Event types counted as engagement (views, clicks and conversions are not engagement).
-ENGAGEMENT_EVENTS: tuple[str, ...] = ("like", "comment", "share", "save")
-
-#: Follower bands ``(tier, lower bound inclusive)``; the highest band reached wins.
-DEFAULT_TIERS: tuple[tuple[str, float], ...] = (
-    ("nano", 1_000.0),
-    ("micro", 10_000.0),
-    ("macro", 100_000.0),
-    ("mega", 1_000_000.0),
-)
 
 #: Default weight of each influence component in the combined score.
 DEFAULT_INFLUENCE_WEIGHTS: dict[str, float] = {
@@ -147,71 +162,6 @@ _MINMAX_TRANSFORMS = {
 }
 
 
-# --------------------------------------------------------------------------------------
-# configuration helpers
-# --------------------------------------------------------------------------------------
-
-
-class ConfigMixin:
-    """``from_dict``/``to_dict`` for the frozen configuration dataclasses of this package.
-
-    ``from_dict`` accepts a plain mapping (e.g. parsed YAML): unknown keys raise
-    ``ValueError``; lists become tuples; a mapping given for a mapping-valued option (such
-    as ``weights``) is merged over that option's default, so YAML only needs the keys it
-    changes.
-    """
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any] | None = None, **overrides: Any):
-        values = dict(data or {})
-        values.update(overrides)
-        fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
-        unknown = sorted(set(values) - set(fields))
-        if unknown:
-            raise ValueError(
-                f"{cls.__name__}: unknown option(s) {unknown}; known: {sorted(fields)}"
-            )
-        kwargs: dict[str, Any] = {}
-        for name, value in values.items():
-            f = fields[name]
-            if f.default is not dataclasses.MISSING:
-                default = f.default
-            elif f.default_factory is not dataclasses.MISSING:
-                default = f.default_factory()
-            else:
-                default = None
-            kwargs[name] = _coerce(value, default)
-        return cls(**kwargs)
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain-dict view of the configuration (tuples stay tuples)."""
-        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}  # type: ignore[arg-type]
-
-
-def _coerce(value: Any, default: Any) -> Any:
-    if isinstance(default, Mapping) and isinstance(value, Mapping):
-        merged = dict(default)
-        merged.update(value)
-        return merged
-    if isinstance(value, list):
-        return tuple(tuple(v) if isinstance(v, list) else v for v in value)
-    return value
-
-
-def _check_fraction(name: str, value: float, *, open_low: bool = False) -> None:
-    low_ok = value > 0 if open_low else value >= 0
-    if not (low_ok and value <= 1):
-        raise ValueError(f"{name} must be in {'(0' if open_low else '[0'}, 1], got {value!r}")
-
-
-def _normalise_tiers(tiers: Any) -> tuple[tuple[str, float], ...]:
-    items = tiers.items() if isinstance(tiers, Mapping) else tiers
-    out = tuple(sorted(((str(n), float(b)) for n, b in items), key=lambda t: t[1]))
-    if len({b for _, b in out}) != len(out):
-        raise ValueError(f"tier lower bounds must be distinct: {out}")
-    return out
-
-
 @dataclass(frozen=True)
 class InfluenceConfig(ConfigMixin):
     """Options of :func:`score_influence` (all have documented defaults).
@@ -219,8 +169,8 @@ class InfluenceConfig(ConfigMixin):
     Attributes
     ----------
     window_days : int
-        Trailing window (days, ending at ``as_of`` inclusive) for engagement and topics.
-        Default 28.
+        Trailing window for engagement and topics: the ``window_days`` days before
+        ``as_of`` (exclusive), ``[as_of - window_days, as_of)``. Default 28.
     engagement_events : tuple of str
         Event types counted as engagement. Default like, comment, share, save.
     weights : dict
@@ -245,17 +195,29 @@ class InfluenceConfig(ConfigMixin):
         Pseudo-engagements spread evenly over topics in the topic-share shrinkage.
         Default 20.
     compute_pagerank : bool
-        Compute PageRank from ``follows`` when ``graph_metrics`` is not given. Default True.
+        Compute PageRank from ``follows`` (the graph stage's PageRank) when
+        ``graph_metrics`` is not given. Default True.
     pagerank_damping : float
         Damping factor of that PageRank. Default 0.85.
     kol_quantile, top_kol_quantile : float
         Score quantiles (within group) from which a user is a KOL / top KOL. Defaults 0.90
         and 0.95.
-    min_reach_for_kol : float
+    max_kols : int or None
+        At most this many KOLs in total (highest scores first, ties by user id); ``None``
+        for no cap. Default 2,000.
+    min_followers : float
         Users with fewer reach followers are never KOLs. Default 0.
     tiers : tuple of (str, float)
-        Follower bands ``(name, lower bound)``; a mapping is accepted. Default
-        :data:`DEFAULT_TIERS`.
+        Absolute follower bands ``(name, lower bound)``; a mapping is accepted. Default
+        :data:`~social_warehouse.analytics.tiers.DEFAULT_TIERS`.
+    tier_mode : {"auto", "absolute", "relative"}
+        See :mod:`social_warehouse.analytics.tiers`. Default ``auto``.
+    relative_tiers : tuple of (str, float)
+        Follower-percentile bands among a platform's KOLs (bounds in [0, 1]). Default
+        :data:`~social_warehouse.analytics.tiers.DEFAULT_RELATIVE_TIERS`.
+    min_tiered_share : float
+        ``auto``: absolute bands are used for a platform when they tier at least this share
+        of its KOLs. Default 0.5.
     tier_followers : {"reach", "reported", "graph"}
         Follower count the tiers are computed from. Default ``reach``.
     """
@@ -273,32 +235,41 @@ class InfluenceConfig(ConfigMixin):
     pagerank_damping: float = 0.85
     kol_quantile: float = 0.90
     top_kol_quantile: float = 0.95
-    min_reach_for_kol: float = 0.0
+    max_kols: int | None = 2_000
+    min_followers: float = 0.0
     tiers: tuple[tuple[str, float], ...] = DEFAULT_TIERS
+    tier_mode: str = "auto"
+    relative_tiers: tuple[tuple[str, float], ...] = DEFAULT_RELATIVE_TIERS
+    min_tiered_share: float = 0.5
     tier_followers: str = "reach"
 
+    SECTION = "influence"
+
     def __post_init__(self) -> None:
-        object.__setattr__(self, "tiers", _normalise_tiers(self.tiers))
+        object.__setattr__(self, "tiers", normalise_bands(self.tiers, name="tiers"))
+        object.__setattr__(
+            self,
+            "relative_tiers",
+            normalise_bands(self.relative_tiers, name="relative_tiers", fraction=True),
+        )
         object.__setattr__(self, "engagement_events", tuple(self.engagement_events))
-        unknown = sorted(set(self.weights) - set(DEFAULT_INFLUENCE_WEIGHTS))
-        if unknown:
-            raise ValueError(f"unknown influence weight(s) {unknown}")
+        check_keys("influence.weights", self.weights, DEFAULT_INFLUENCE_WEIGHTS)
         if any(w < 0 or not math.isfinite(w) for w in self.weights.values()):
             raise ValueError(f"weights must be finite and non-negative: {self.weights}")
         if sum(self.weights.values()) <= 0:
             raise ValueError("at least one weight must be positive")
-        if self.normalization not in ("rank", "minmax"):
-            raise ValueError(
-                f"normalization must be 'rank' or 'minmax', got {self.normalization!r}"
-            )
-        if self.reach_source not in ("graph", "reported", "max"):
-            raise ValueError(f"reach_source must be graph|reported|max, got {self.reach_source!r}")
-        if self.tier_followers not in ("reach", "reported", "graph"):
-            raise ValueError(
-                f"tier_followers must be reach|reported|graph, got {self.tier_followers!r}"
-            )
-        _check_fraction("kol_quantile", self.kol_quantile)
-        _check_fraction("top_kol_quantile", self.top_kol_quantile)
+        check_choice("normalization", self.normalization, ("minmax", "rank"))
+        check_choice("reach_source", self.reach_source, ("graph", "reported", "max"))
+        check_choice("tier_followers", self.tier_followers, ("reach", "reported", "graph"))
+        check_choice("tier_mode", self.tier_mode, TIER_MODES)
+        check_fraction("min_tiered_share", self.min_tiered_share)
+        check_fraction("kol_quantile", self.kol_quantile)
+        check_fraction("top_kol_quantile", self.top_kol_quantile)
+        if self.max_kols is not None and (
+            isinstance(self.max_kols, bool) or not isinstance(self.max_kols, int)
+            or self.max_kols < 1
+        ):
+            raise ValueError(f"max_kols must be a positive integer or null, got {self.max_kols!r}")
         if self.top_kol_quantile < self.kol_quantile:
             raise ValueError("top_kol_quantile must be >= kol_quantile")
         if self.window_days <= 0:
@@ -310,240 +281,48 @@ class InfluenceConfig(ConfigMixin):
         ):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0")
-        _check_fraction("pagerank_damping", self.pagerank_damping, open_low=True)
+        check_fraction("pagerank_damping", self.pagerank_damping, open_low=True)
 
-
-@dataclass(frozen=True)
-class AudienceQualityConfig(ConfigMixin):
-    """Options of :func:`audience_quality`.
-
-    Attributes
-    ----------
-    window_days : int
-        Activity window (days ending at ``as_of`` inclusive). Default 28.
-    mass_following_threshold : float
-        A follower following *more* than this many accounts is a mass follower. Default 1500.
-    following_source : {"max", "graph", "reported"}
-        Following count used for that test. Default ``max`` (of graph and self-reported),
-        since a sampled graph under-counts.
-    low_ratio_threshold : float
-        A follower with ``followers / following`` below this ratio (and following at least
-        ``low_ratio_min_following``) counts as bot-like. Default 0.02.
-    low_ratio_min_following : float
-        Default 200.
-    ff_ratio_z : float
-        ``|robust z|`` of the KOL's ``log10((followers+1)/(following+1))`` among the KOLs
-        of its platform above which ``ff_ratio_anomaly`` is set. Default 3.5.
-    jump_min_gain : float
-        A day's follower gain must be at least this to be a jump. Default 50.
-    jump_relative : float
-        ... and at least this fraction of the previous day's follower count. Default 0.2.
-    jump_factor : float
-        ... and at least this multiple of the median positive daily gain. Default 5.
-    weights : dict
-        Penalty weights of ``inactive``, ``mass``, ``low_ratio``, ``jump`` (shares in
-        [0, 1]) and ``ff_ratio_anomaly`` (0/1). Normalised to sum 1. Defaults 0.4, 0.3, 0.1,
-        0.2, 0.0.
-    quality_floor : float
-        ``passes_quality_floor = quality_score >= quality_floor``. Default 0.5.
-    """
-
-    window_days: int = 28
-    mass_following_threshold: float = 1_500.0
-    following_source: str = "max"
-    low_ratio_threshold: float = 0.02
-    low_ratio_min_following: float = 200.0
-    ff_ratio_z: float = 3.5
-    jump_min_gain: float = 50.0
-    jump_relative: float = 0.2
-    jump_factor: float = 5.0
-    weights: dict[str, float] = field(
-        default_factory=lambda: {
-            "inactive": 0.4,
-            "mass": 0.3,
-            "low_ratio": 0.1,
-            "jump": 0.2,
-            "ff_ratio_anomaly": 0.0,
-        }
-    )
-    quality_floor: float = 0.5
-
-    def __post_init__(self) -> None:
-        allowed = {"inactive", "mass", "low_ratio", "jump", "ff_ratio_anomaly"}
-        unknown = sorted(set(self.weights) - allowed)
-        if unknown:
-            raise ValueError(f"unknown audience-quality weight(s) {unknown}")
-        if any(w < 0 for w in self.weights.values()) or sum(self.weights.values()) <= 0:
-            raise ValueError("audience-quality weights must be >= 0 with a positive sum")
-        if self.following_source not in ("max", "graph", "reported"):
-            raise ValueError("following_source must be max|graph|reported")
-        _check_fraction("quality_floor", self.quality_floor)
-        if self.window_days <= 0:
-            raise ValueError("window_days must be positive")
-
-
-# --------------------------------------------------------------------------------------
-# small shared helpers (also used by the other KOL modules)
-# --------------------------------------------------------------------------------------
-
-
-def _safe_div(num: Any, den: Any) -> np.ndarray:
-    """Element-wise ``num / den`` as float64, NaN (null) where ``den`` is 0 or null."""
-    num = np.asarray(num, dtype="float64")
-    den = np.asarray(den, dtype="float64")
-    out = np.full(np.broadcast(num, den).shape, np.nan)
-    ok = np.isfinite(den) & (den != 0) & np.isfinite(num)
-    np.divide(num, den, out=out, where=ok)
-    return out
-
-
-def _to_float(s: pd.Series | None, index: pd.Index) -> pd.Series:
-    if s is None:
-        return pd.Series(np.nan, index=index, dtype="float64")
-    return pd.to_numeric(s, errors="coerce").astype("float64")
-
-
-def _event_dates(interactions: pd.DataFrame) -> pd.Series:
-    """The interaction's calendar date: ``event_date`` if present, else ``occurred_at``'s."""
-    if "event_date" in interactions.columns:
-        d = pd.to_datetime(interactions["event_date"], errors="coerce")
-        if d.dt.tz is not None:
-            d = d.dt.tz_localize(None)
-        if "occurred_at" in interactions.columns and d.isna().any():
-            d = d.fillna(_utc_naive(interactions["occurred_at"]).dt.normalize())
-        return d.dt.normalize()
-    return _utc_naive(interactions["occurred_at"]).dt.normalize()
-
-
-def _utc_naive(s: pd.Series) -> pd.Series:
-    """Parse timestamps; tz-aware ones are converted to UTC, results are tz-naive."""
-    s = pd.Series(s)
-    if pd.api.types.is_datetime64_any_dtype(s.dtype):
-        t = pd.to_datetime(s, utc=True)
-    else:
-        # strings may mix "2024-03-01" and "2024-03-01T00:00:00Z": ISO 8601 first, then
-        # a per-element parse for whatever is left
-        t = pd.to_datetime(s, errors="coerce", utc=True, format="ISO8601")
-        left = t.isna() & s.notna()
-        if left.any():
-            t = t.copy()
-            t[left] = pd.to_datetime(s[left], errors="coerce", utc=True, format="mixed")
-    return t.dt.tz_localize(None)
-
-
-def _window_mask(dates: pd.Series, as_of: Any, window_days: int) -> tuple[pd.Series, pd.Timestamp]:
-    if as_of is None:
-        end = dates.max()
-    else:
-        end = pd.Timestamp(as_of)
-        if end.tzinfo is not None:
-            end = end.tz_convert("UTC").tz_localize(None)
-    end = pd.Timestamp(end).normalize() if pd.notna(end) else end
-    if pd.isna(end):
-        return pd.Series(False, index=dates.index), end
-    start = end - pd.Timedelta(days=window_days - 1)
-    return (dates >= start) & (dates <= end), end
-
-
-def _with_author(interactions: pd.DataFrame, items: pd.DataFrame | None) -> pd.DataFrame:
-    """Interactions with ``author_id`` filled from ``items`` where missing."""
-    if "author_id" in interactions.columns and not interactions["author_id"].isna().any():
-        return interactions
-    if items is None:
-        raise ValueError("interactions lack author_id and no items were given to resolve it")
-    authors = items.drop_duplicates("post_id").set_index("post_id")["author_id"]
-    out = interactions.copy()
-    mapped = out["post_id"].map(authors)
-    out["author_id"] = out["author_id"].fillna(mapped) if "author_id" in out else mapped
-    return out
-
-
-def follower_counts(follows: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
-    """Distinct followers and followees per user from follow edges.
-
-    Returns
-    -------
-    followers, following : pandas.Series
-        Indexed by user id; duplicate edges and self-follows are ignored.
-    """
-    edges = follows[["follower_id", "followee_id"]].dropna().drop_duplicates()
-    edges = edges[edges["follower_id"] != edges["followee_id"]]
-    return (
-        edges.groupby("followee_id").size().astype("float64"),
-        edges.groupby("follower_id").size().astype("float64"),
-    )
-
-
-def kol_ids_from(kols: Any) -> list:
-    """Ids from a list/Series/Index, or from a frame's ``user_id`` (or ``kol_id``) column.
-
-    A frame with an ``is_kol`` column is filtered to ``is_kol == True``.
-    """
-    if kols is None:
-        return []
-    if isinstance(kols, pd.DataFrame):
-        frame = kols
-        if "is_kol" in frame.columns:
-            frame = frame[frame["is_kol"].fillna(False).astype(bool)]
-        col = "user_id" if "user_id" in frame.columns else "kol_id"
-        return list(pd.unique(frame[col].dropna()))
-    if isinstance(kols, (pd.Series, pd.Index, np.ndarray)):
-        return list(pd.unique(pd.Series(kols).dropna()))
-    if isinstance(kols, Iterable) and not isinstance(kols, (str, bytes)):
-        return list(dict.fromkeys(kols))
-    raise TypeError("kols must be ids or a DataFrame with user_id")
 
 
 def pagerank(
     follows: pd.DataFrame,
     *,
+    nodes: Any = None,
     damping: float = 0.85,
     tol: float = 1e-10,
-    max_iter: int = 200,
+    max_iter: int = 1000,
 ) -> pd.Series:
     """PageRank over the follow graph (a follow ``a -> b`` passes rank from a to b).
 
-    Power iteration on a sparse matrix; dangling users spread their rank uniformly.
-
-    Parameters
-    ----------
-    follows : DataFrame
-        ``follower_id``, ``followee_id``.
-    damping : float
-        Probability of following an edge. Default 0.85.
-    tol : float
-        L1 convergence tolerance.
-    max_iter : int
-        Iteration cap.
+    The graph stage's :func:`~social_warehouse.analytics.graph.compute_pagerank` (networkx
+    semantics: dangling users spread their rank uniformly) on the distinct follow edges
+    without self-follows; ``nodes`` adds users without edges (dangling nodes).
 
     Returns
     -------
     Series
         PageRank per user id (sums to 1), float64.
     """
+    from .graph import compute_pagerank
+
     edges = follows[["follower_id", "followee_id"]].dropna().drop_duplicates()
     edges = edges[edges["follower_id"] != edges["followee_id"]]
-    if edges.empty:
+    extra = [] if nodes is None else list(pd.Series(list(nodes)).dropna().unique())
+    if edges.empty and not extra:
         return pd.Series(dtype="float64")
-    codes, uniques = pd.factorize(
-        pd.concat([edges["follower_id"], edges["followee_id"]], ignore_index=True)
+    pr = compute_pagerank(
+        edges.rename(columns={"follower_id": "source", "followee_id": "target"}),
+        nodes=extra or None,
+        alpha=damping,
+        tol=tol,
+        max_iter=max_iter,
+        engine="scipy",
+        weight=None,
     )
-    n = len(uniques)
-    src = codes[: len(edges)]
-    dst = codes[len(edges) :]
-    out_deg = np.bincount(src, minlength=n).astype("float64")
-    weights = 1.0 / out_deg[src]
-    # M[dst, src] = 1/outdeg(src): rank flows follower -> followee
-    m = sparse.csr_matrix((weights, (dst, src)), shape=(n, n))
-    dangling = out_deg == 0
-    r = np.full(n, 1.0 / n)
-    for _ in range(max_iter):
-        new = damping * (m @ r + r[dangling].sum() / n) + (1.0 - damping) / n
-        if np.abs(new - r).sum() < tol:
-            r = new
-            break
-        r = new
-    return pd.Series(r / r.sum(), index=pd.Index(uniques), dtype="float64")
+    return pd.Series(
+        pr["pagerank"].to_numpy(dtype="float64"), index=pd.Index(pr["user_id"]), dtype="float64"
+    )
 
 
 # --------------------------------------------------------------------------------------
@@ -583,14 +362,17 @@ def influence_components(
     item_topics : DataFrame or None
         ``post_id``, ``topic_id``, ``weight`` (weights are normalised per post).
     as_of : date-like, optional
-        Last day of the trailing window. Default: the latest interaction date.
+        End of the trailing window, exclusive (the pipeline passes ``ds + 1 day``, the end
+        of the logical date); the window is ``[as_of - window_days, as_of)``. Default: the
+        end of the latest interaction's day.
     config : InfluenceConfig
 
     Returns
     -------
     DataFrame
         One row per user; see the module docstring for the columns' meaning.
-        ``attrs`` holds ``window_start``/``window_end`` and ``topic_source``.
+        ``attrs`` holds ``window_start`` (inclusive) / ``window_end`` (exclusive) and
+        ``topic_source``.
     """
     if "user_id" not in users.columns:
         raise ValueError("users needs a user_id column")
@@ -611,8 +393,8 @@ def influence_components(
     idx = out.index
     uid = out["user_id"]
 
-    reported_followers = _to_float(base.get("reported_followers_count"), idx)
-    reported_following = _to_float(base.get("reported_following_count"), idx)
+    reported_followers = to_float(base.get("reported_followers_count"), idx)
+    reported_following = to_float(base.get("reported_following_count"), idx)
     if follows is not None:
         f_in, f_out = follower_counts(follows)
         graph_followers = lookup_float(uid, f_in).fillna(0.0)
@@ -626,8 +408,8 @@ def influence_components(
         graph_followers = graph_followers.where(has_graph)
         graph_following = graph_following.where(has_graph)
     else:
-        graph_followers = _to_float(base.get("followers_count"), idx)
-        graph_following = _to_float(base.get("following_count"), idx)
+        graph_followers = to_float(base.get("followers_count"), idx)
+        graph_following = to_float(base.get("following_count"), idx)
     out["followers_graph"] = graph_followers.to_numpy()
     out["followers_reported"] = reported_followers.to_numpy()
     out["following_graph"] = graph_following.to_numpy()
@@ -640,18 +422,17 @@ def influence_components(
         reach = pd.concat([graph_followers, reported_followers], axis=1).max(axis=1, skipna=True)
     out["reach_followers"] = reach.to_numpy(dtype="float64")
     # > 1 means the profile claims more followers than the graph shows (null: graph is 0/null)
-    out["reported_to_graph_ratio"] = _safe_div(reported_followers, graph_followers)
+    out["reported_to_graph_ratio"] = safe_div(reported_followers, graph_followers)
 
     # ---- engagement in the window ------------------------------------------------------
     window_start = window_end = pd.NaT
     counts = pd.DataFrame(index=pd.Index([], name="author_id"))
     inter_w = None
     if interactions is not None and len(interactions):
-        inter = _with_author(interactions, items)
-        dates = _event_dates(inter)
-        mask, window_end = _window_mask(dates, as_of, config.window_days)
-        if pd.notna(window_end):
-            window_start = window_end - pd.Timedelta(days=config.window_days - 1)
+        inter = with_author(interactions, items)
+        mask, window_start, window_end = window_mask(
+            event_times(inter), as_of, config.window_days
+        )
         inter_w = inter.loc[mask.to_numpy(), ["user_id", "post_id", "author_id", "event_type"]]
         counts = inter_w.groupby(["author_id", "event_type"]).size().unstack(fill_value=0)
         posts_active = inter_w.groupby("author_id")["post_id"].nunique()
@@ -672,9 +453,9 @@ def influence_components(
     out["n_posts_window"] = posts
     out["views_window"] = views
     out["engagements_window"] = eng
-    out["engagement_rate_per_view"] = _safe_div(eng, views)
+    out["engagement_rate_per_view"] = safe_div(eng, views)
     exposures = posts * out["reach_followers"].to_numpy()
-    out["engagement_rate_per_follower"] = _safe_div(eng, exposures)
+    out["engagement_rate_per_follower"] = safe_div(eng, exposures)
     # empirical-Bayes shrinkage towards the platform's typical (median) user rate
     smoothed_v = np.full(len(out), np.nan)
     smoothed_f = np.full(len(out), np.nan)
@@ -708,8 +489,11 @@ def influence_components(
         if "community_id" in gm.columns:
             out["community_id"] = gm["community_id"].reindex(uid.to_numpy(dtype=object)).to_numpy()
     elif follows is not None and config.compute_pagerank:
-        pr = lookup_float(uid, pagerank(follows, damping=config.pagerank_damping))
-        # users absent from the graph have only the teleport mass
+        # every user is a node, as in the graph stage: a user without edges is a
+        # dangling node with the teleport share
+        pr = lookup_float(
+            uid, pagerank(follows, nodes=uid.to_numpy(), damping=config.pagerank_damping)
+        )
     out["pagerank"] = pr.to_numpy() if pr is not None else np.nan
 
     # ---- topic authority ----------------------------------------------------------------
@@ -762,10 +546,10 @@ def influence_components(
             top_mass = uid.map(top["mass"]).astype("float64")
             tot = uid.map(total).astype("float64")
             out["top_topic"] = uid.map(top["topic_id"]).astype("object").to_numpy()
-            out["top_topic_share"] = _safe_div(top_mass, tot)
+            out["top_topic_share"] = safe_div(top_mass, tot)
             keys = pd.MultiIndex.from_arrays([top["platform"], top["topic_id"]])
             market = pd.Series(topic_total.reindex(keys).to_numpy(), index=top.index)
-            out["top_topic_market_share"] = _safe_div(top_mass, uid.map(market).astype("float64"))
+            out["top_topic_market_share"] = safe_div(top_mass, uid.map(market).astype("float64"))
             k = config.topic_prior_engagements
             nt = out["platform"].map(n_topics).astype("float64").to_numpy()
             has = np.isfinite(tot.to_numpy()) & (tot.to_numpy() > 0)
@@ -804,11 +588,17 @@ def _group_quantile(values: pd.Series, groups: pd.Series, q: float) -> np.ndarra
     return thr.reindex(groups.to_numpy()).to_numpy(dtype="float64")
 
 
-def _tier(followers: np.ndarray, tiers: tuple[tuple[str, float], ...]) -> np.ndarray:
-    names = np.array([None] + [n for n, _ in tiers], dtype=object)
-    bounds = np.array([b for _, b in tiers])
-    f = np.nan_to_num(np.asarray(followers, dtype="float64"), nan=-np.inf)
-    return names[np.searchsorted(bounds, f, side="right")]
+def _cap(candidate: np.ndarray, score: np.ndarray, user_id: pd.Series,
+         max_kols: int | None) -> np.ndarray:
+    """``candidate`` restricted to the ``max_kols`` highest scores (ties by user id)."""
+    if max_kols is None or int(candidate.sum()) <= max_kols:
+        return candidate
+    pos = np.flatnonzero(candidate)
+    ids = user_id.to_numpy()[pos].astype(str)
+    order = np.lexsort((ids, -score[pos]))
+    keep = np.zeros_like(candidate)
+    keep[pos[order[:max_kols]]] = True
+    return keep
 
 
 def combine_influence_components(
@@ -832,8 +622,8 @@ def combine_influence_components(
     DataFrame
         The input plus ``<component>_norm`` columns, ``score`` (float64 in [0, 1]),
         ``score_pct`` (share of the group scoring <= this user), ``is_kol``,
-        ``is_top_kol``, ``tier`` and ``score_group``. ``attrs["weights_used"]`` holds the
-        renormalised weights.
+        ``is_top_kol``, ``kol_rank``, ``tier``, ``tier_basis`` and ``score_group``.
+        ``attrs["weights_used"]`` holds the renormalised weights.
     """
     out = components.copy()
     if "platform" not in out.columns:
@@ -877,19 +667,39 @@ def combine_influence_components(
     )
     # a zero score (the group minimum on every component: no evidence) is never a KOL, even
     # when most of the group ties at 0 and the quantile threshold is 0
-    eligible = (reach.fillna(0.0) >= config.min_reach_for_kol).to_numpy() & (s.to_numpy() > 0)
-    out["is_kol"] = ((s.to_numpy() >= kol_thr - 1e-12) & eligible).astype(bool)
-    out["is_top_kol"] = ((s.to_numpy() >= top_thr - 1e-12) & eligible).astype(bool)
+    sv = s.to_numpy()
+    eligible = (reach.fillna(0.0) >= config.min_followers).to_numpy() & (sv > 0)
+    candidate = (sv >= kol_thr - 1e-12) & eligible
+    is_kol = _cap(candidate, sv, out["user_id"], config.max_kols)
+    out["is_kol"] = is_kol.astype(bool)
+    out["is_top_kol"] = ((sv >= top_thr - 1e-12) & is_kol).astype(bool)
+    rank = np.full(len(out), -1, dtype=np.int64)
+    pos = np.flatnonzero(is_kol)
+    order = np.lexsort((out["user_id"].to_numpy()[pos].astype(str), -sv[pos]))
+    rank[pos[order]] = np.arange(1, len(pos) + 1)
+    out["kol_rank"] = pd.Series(rank, index=out.index).where(rank > 0).astype("Int64")
     tier_col = {
         "reach": "reach_followers",
         "reported": "followers_reported",
         "graph": "followers_graph",
     }[config.tier_followers]
     tier_values = out[tier_col] if tier_col in out.columns else pd.Series(np.nan, index=out.index)
-    out["tier"] = _tier(pd.to_numeric(tier_values, errors="coerce").to_numpy(), config.tiers)
+    tier, basis = assign_tiers(
+        pd.to_numeric(tier_values, errors="coerce").to_numpy(dtype="float64"),
+        is_kol,
+        groups.to_numpy(),
+        mode=config.tier_mode,
+        tiers=config.tiers,
+        relative_tiers=config.relative_tiers,
+        min_tiered_share=config.min_tiered_share,
+    )
+    out["tier"] = tier
+    out["tier_basis"] = basis
     str_columns(out)
     out.attrs = dict(components.attrs)
     out.attrs["weights_used"] = used
+    out.attrs["n_kol_candidates"] = int(candidate.sum())
+    out.attrs["kol_cap_applied"] = bool(candidate.sum() > is_kol.sum())
     return out
 
 
@@ -921,7 +731,7 @@ def score_influence(
         ``engagement_rate_per_view[_smoothed]``, ``engagement_rate_per_follower[_smoothed]``,
         ``pagerank``, ``top_topic``, ``top_topic_share``, ``topic_authority``, ...),
         normalised components (``*_norm``), ``score``, ``score_pct``, ``is_kol``,
-        ``is_top_kol``, ``tier``; sorted by score descending.
+        ``is_top_kol``, ``kol_rank``, ``tier``, ``tier_basis``; sorted by score descending.
 
     Examples
     --------
@@ -939,231 +749,3 @@ def score_influence(
     return scored
 
 
-# --------------------------------------------------------------------------------------
-# audience quality
-# --------------------------------------------------------------------------------------
-
-
-def _daily_jumps(daily: pd.DataFrame, config: AudienceQualityConfig) -> pd.DataFrame:
-    """Jump statistics from ``user_id, ds, gain, prev`` rows (one per user-day)."""
-    d = daily.sort_values(["user_id", "ds"])
-    pos = d[d["gain"] > 0]
-    med = pos.groupby("user_id")["gain"].median()
-    # to_numeric: mapping an Arrow-string column through an empty Series keeps string dtype
-    d["median_gain"] = pd.to_numeric(d["user_id"].map(med), errors="coerce").fillna(0.0)
-    d["is_jump"] = (
-        (d["gain"] >= config.jump_min_gain)
-        & (d["gain"] >= config.jump_relative * d["prev"].fillna(0.0))
-        & (d["gain"] >= config.jump_factor * d["median_gain"])
-    )
-    g = d.groupby("user_id")
-    res = pd.DataFrame(
-        {
-            "max_daily_gain": g["gain"].max(),
-            "n_jump_days": g["is_jump"].sum().astype("int64"),
-            "jump_gain": d["gain"].where(d["is_jump"], 0.0).groupby(d["user_id"]).sum(),
-        }
-    )
-    return res
-
-
-def audience_quality(
-    users: pd.DataFrame | None,
-    follows: pd.DataFrame,
-    interactions: pd.DataFrame | None = None,
-    *,
-    kols: Any = None,
-    items: pd.DataFrame | None = None,
-    follower_history: pd.DataFrame | None = None,
-    as_of: Any = None,
-    config: AudienceQualityConfig = AudienceQualityConfig(),
-) -> pd.DataFrame:
-    """Audience-quality report per KOL.
-
-    Parameters
-    ----------
-    users : DataFrame or None
-        ``user_id`` with optional ``platform``, ``reported_followers_count``,
-        ``reported_following_count``.
-    follows : DataFrame
-        ``follower_id``, ``followee_id`` and optionally ``followed_at``.
-    interactions : DataFrame or None
-        Activity of followers (any event type counts); without it every follower counts
-        as inactive unless active through ``items``.
-    kols : ids, DataFrame or None
-        KOLs to report (a frame with ``is_kol`` is filtered). Default: every followee.
-    items : DataFrame or None
-        Posts; authoring a post (``created_at`` in the window) also counts as activity.
-    follower_history : DataFrame or None
-        ``user_id``, ``ds``, ``followers_count`` (daily snapshots) for jump detection;
-        without it, daily gains come from ``follows.followed_at``.
-    as_of : date-like, optional
-        Last day of the activity window. Default: the latest interaction date.
-    config : AudienceQualityConfig
-
-    Returns
-    -------
-    DataFrame
-        ``kol_id``, ``platform``, ``n_followers``, ``n_inactive_followers``,
-        ``inactive_follower_share``, ``mass_follower_share``, ``low_ratio_follower_share``,
-        ``kol_followers``, ``kol_following``, ``log_ff_ratio``, ``ff_ratio_z``,
-        ``ff_ratio_anomaly``, ``reported_to_graph_ratio``, ``max_daily_gain``,
-        ``n_jump_days``, ``jump_gain_share``, ``quality_score``, ``passes_quality_floor``.
-        Shares are null for a KOL without followers (then ``quality_score`` is null and the
-        KOL does not pass the floor); ``ff_ratio_z`` is null when the platform's KOLs have
-        zero spread (MAD = 0).
-    """
-    edges = follows[["follower_id", "followee_id"]].dropna().drop_duplicates()
-    edges = edges[edges["follower_id"] != edges["followee_id"]]
-    kol_list = kol_ids_from(kols) if kols is not None else list(pd.unique(edges["followee_id"]))
-    all_ids = pd.concat(
-        [
-            edges["follower_id"],
-            edges["followee_id"],
-            pd.Series(kol_list, dtype=edges["followee_id"].dtype),
-        ],
-        ignore_index=True,
-    )
-    if users is not None:
-        all_ids = pd.concat([all_ids, users["user_id"]], ignore_index=True)
-    codes, uniques = pd.factorize(all_ids)
-    n = len(uniques)
-    index = pd.Index(uniques)
-    fsrc = codes[: len(edges)]
-    fdst = codes[len(edges) : 2 * len(edges)]
-    followers_g = np.bincount(fdst, minlength=n).astype("float64")
-    following_g = np.bincount(fsrc, minlength=n).astype("float64")
-
-    def _user_attr(col: str) -> np.ndarray:
-        if users is None or col not in users.columns:
-            return np.full(n, np.nan)
-        s = users.drop_duplicates("user_id", keep="last").set_index("user_id")[col]
-        return pd.to_numeric(s, errors="coerce").reindex(index).to_numpy(dtype="float64")
-
-    rep_followers = _user_attr("reported_followers_count")
-    rep_following = _user_attr("reported_following_count")
-    if config.following_source == "graph":
-        following = following_g
-    elif config.following_source == "reported":
-        following = np.where(np.isfinite(rep_following), rep_following, following_g)
-    else:
-        following = np.fmax(following_g, rep_following)
-    followers_any = np.fmax(followers_g, rep_followers)
-
-    # activity in the window
-    active = np.zeros(n, dtype=bool)
-    if interactions is not None and len(interactions):
-        dates = _event_dates(interactions)
-        mask, end = _window_mask(dates, as_of, config.window_days)
-        act_ids = pd.unique(interactions.loc[mask.to_numpy(), "user_id"])
-        active[index.get_indexer(act_ids)[index.get_indexer(act_ids) >= 0]] = True
-    else:
-        end = pd.Timestamp(as_of).normalize() if as_of is not None else pd.NaT
-    if items is not None and len(items) and "created_at" in items.columns and pd.notna(end):
-        created = _utc_naive(items["created_at"]).dt.normalize()
-        start = end - pd.Timedelta(days=config.window_days - 1)
-        authors = pd.unique(
-            items.loc[((created >= start) & (created <= end)).to_numpy(), "author_id"]
-        )
-        pos = index.get_indexer(authors)
-        active[pos[pos >= 0]] = True
-
-    is_mass = following > config.mass_following_threshold
-    ratio = _safe_div(followers_g, following)
-    is_low_ratio = (following >= config.low_ratio_min_following) & (
-        np.nan_to_num(ratio, nan=np.inf) < config.low_ratio_threshold
-    )
-
-    # per followee aggregation over the follower edges
-    inactive_cnt = np.bincount(fdst, weights=(~active[fsrc]).astype("float64"), minlength=n)
-    mass_cnt = np.bincount(fdst, weights=is_mass[fsrc].astype("float64"), minlength=n)
-    low_cnt = np.bincount(fdst, weights=is_low_ratio[fsrc].astype("float64"), minlength=n)
-
-    kpos = index.get_indexer(pd.Index(kol_list))
-    res = pd.DataFrame({"kol_id": pd.Series(kol_list, dtype=None if kol_list else object)})
-    if users is not None and "platform" in users.columns:
-        plat = users.drop_duplicates("user_id", keep="last").set_index("user_id")["platform"]
-        res["platform"] = plat.reindex(res["kol_id"].to_numpy(dtype=object)).to_numpy(dtype=object)
-        res["platform"] = res["platform"].where(res["platform"].notna(), "unknown")
-    else:
-        res["platform"] = "unknown"
-    nf = followers_g[kpos]
-    res["n_followers"] = nf.astype("int64")
-    res["n_inactive_followers"] = inactive_cnt[kpos].astype("int64")
-    res["inactive_follower_share"] = _safe_div(inactive_cnt[kpos], nf)
-    res["mass_follower_share"] = _safe_div(mass_cnt[kpos], nf)
-    res["low_ratio_follower_share"] = _safe_div(low_cnt[kpos], nf)
-    res["kol_followers"] = followers_any[kpos]
-    res["kol_following"] = np.fmax(following_g, rep_following)[kpos]
-    res["log_ff_ratio"] = np.log10(
-        (res["kol_followers"] + 1.0) / (res["kol_following"].fillna(0.0) + 1.0)
-    )
-    med = res.groupby("platform")["log_ff_ratio"].transform("median")
-    mad = (res["log_ff_ratio"] - med).abs().groupby(res["platform"]).transform("median")
-    res["ff_ratio_z"] = _safe_div(res["log_ff_ratio"] - med, 1.4826 * mad)
-    res["ff_ratio_anomaly"] = (
-        (res["ff_ratio_z"].abs() > config.ff_ratio_z).fillna(False).astype(bool)
-    )
-    res["reported_to_graph_ratio"] = _safe_div(rep_followers[kpos], nf)
-
-    # follower jumps
-    jumps = None
-    kol_set = pd.Index(kol_list)
-    if follower_history is not None and len(follower_history):
-        h = follower_history[["user_id", "ds", "followers_count"]].copy()
-        h = h[h["user_id"].isin(kol_set)]
-        h["ds"] = pd.to_datetime(h["ds"], errors="coerce")
-        h["followers_count"] = pd.to_numeric(h["followers_count"], errors="coerce")
-        h = (
-            h.dropna()
-            .sort_values(["user_id", "ds"])
-            .drop_duplicates(["user_id", "ds"], keep="last")
-        )
-        h["prev"] = h.groupby("user_id")["followers_count"].shift(1)
-        h["gain"] = h["followers_count"] - h["prev"]
-        jumps = _daily_jumps(h.dropna(subset=["gain"]), config)
-        res["jump_source"] = "history"
-    elif "followed_at" in follows.columns:
-        f = follows[["follower_id", "followee_id", "followed_at"]].dropna()
-        f = f[f["followee_id"].isin(kol_set)].drop_duplicates(["follower_id", "followee_id"])
-        f = f.assign(ds=_utc_naive(f["followed_at"]).dt.normalize()).dropna(subset=["ds"])
-        daily = (
-            f.groupby(["followee_id", "ds"]).size().astype("float64").rename("gain").reset_index()
-        )
-        daily = daily.rename(columns={"followee_id": "user_id"}).sort_values(["user_id", "ds"])
-        daily["prev"] = daily.groupby("user_id")["gain"].cumsum() - daily["gain"]
-        # the first observed day carries the backlog of earlier follows: a baseline, not a jump
-        daily = daily[daily.groupby("user_id").cumcount() > 0]
-        jumps = _daily_jumps(daily, config)
-        res["jump_source"] = "followed_at"
-    else:
-        res["jump_source"] = None
-    if jumps is not None:
-        res["max_daily_gain"] = lookup_float(res["kol_id"], jumps["max_daily_gain"])
-        n_jumps = lookup_float(res["kol_id"], jumps["n_jump_days"])
-        res["n_jump_days"] = n_jumps.fillna(0).astype("int64")
-        jg = lookup_float(res["kol_id"], jumps["jump_gain"]).fillna(0.0)
-        res["jump_gain_share"] = np.clip(_safe_div(jg, res["kol_followers"]), 0.0, 1.0)
-    else:
-        res["max_daily_gain"] = np.nan
-        res["n_jump_days"] = 0
-        res["jump_gain_share"] = np.nan
-
-    w = {k: v for k, v in config.weights.items() if v > 0}
-    tot = sum(w.values())
-    penalty = np.zeros(len(res))
-    parts = {
-        "inactive": res["inactive_follower_share"],
-        "mass": res["mass_follower_share"],
-        "low_ratio": res["low_ratio_follower_share"],
-        # no jump information -> no jump penalty
-        "jump": res["jump_gain_share"].fillna(0.0),
-        "ff_ratio_anomaly": res["ff_ratio_anomaly"].astype("float64"),
-    }
-    for k, v in w.items():
-        penalty = penalty + (v / tot) * parts[k].to_numpy(dtype="float64")
-    res["quality_score"] = np.clip(1.0 - penalty, 0.0, 1.0)
-    res["passes_quality_floor"] = (
-        (res["quality_score"] >= config.quality_floor).fillna(False).astype(bool)
-    )
-    return str_columns(res, ["kol_id", "platform", "jump_source"])

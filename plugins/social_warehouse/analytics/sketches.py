@@ -53,6 +53,10 @@ __all__ = [
     "iter_overlap_blocks",
     "choose_overlap_method",
     "pairwise_overlap",
+    "cofollow_candidates",
+    "pair_intersections",
+    "pair_minhash_jaccard",
+    "top_per_row",
 ]
 
 #: The Mersenne prime 2**31 - 1, modulus of the MinHash hash family.
@@ -414,3 +418,125 @@ def pairwise_overlap(
     out["overlap_error"] = 0.0 if method == "exact" else minhash_error_bound(num_perm, confidence)
     # the same dtypes with or without rows (string ids stay strings when nothing overlaps)
     return str_columns(out, ["kol_a", "kol_b", "overlap_method"])
+
+
+def _hash_ints(x: np.ndarray, seed: int) -> np.ndarray:
+    """splitmix64 of ``x`` (int array) under ``seed``: uint64, uniform for sampling."""
+    z = x.astype(np.uint64) + np.uint64((0x9E3779B97F4A7C15 * (seed + 1)) & 0xFFFFFFFFFFFFFFFF)
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return z ^ (z >> np.uint64(31))
+
+
+def top_per_row(
+    rows: np.ndarray, cols: np.ndarray, values: np.ndarray, k: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The ``k`` largest ``values`` per row (ties by lower column), sorted by row then rank."""
+    order = np.lexsort((cols, -values, rows))
+    rows, cols, values = rows[order], cols[order], values[order]
+    if not len(rows):
+        return rows, cols, values
+    first = np.r_[True, rows[1:] != rows[:-1]]
+    start = np.maximum.accumulate(np.where(first, np.arange(len(rows)), 0))
+    keep = np.arange(len(rows)) - start < k
+    return rows[keep], cols[keep], values[keep]
+
+
+def cofollow_candidates(
+    audience: AudienceMatrix,
+    n_neighbours: int = 50,
+    *,
+    sample_size: int = 256,
+    seed: int = 0,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Top co-follow neighbours of every KOL from bottom-k follower samples.
+
+    Each KOL keeps the ``sample_size`` followers with the smallest hash (a bottom-k sketch:
+    a uniform sample without replacement, the same follower chosen wherever it appears, so
+    samples of overlapping audiences overlap). ``count(i, j)`` is the number of sampled
+    followers of ``i`` who follow ``j`` - ``|F_i n F_j| * s_i / |F_i|`` in expectation, so
+    for a fixed ``i`` it ranks partners by their intersection with ``F_i``. The work is
+    ``sum`` over sampled followers of the KOLs they follow: never all pairs.
+
+    Returns
+    -------
+    rows, cols, counts : numpy.ndarray
+        Candidate pairs ``(i, j)`` (``i != j``, KOL row positions) with ``count > 0``, at
+        most ``n_neighbours`` per ``i`` (largest counts first, ties by position).
+    """
+    m = audience.matrix
+    n = audience.n_kols
+    if n == 0 or m.nnz == 0:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty, np.zeros(0)
+    row_of = np.repeat(np.arange(n, dtype=np.int64), np.diff(m.indptr))
+    h = _hash_ints(m.indices, seed)
+    order = np.lexsort((h, row_of))
+    rank = np.arange(m.nnz) - m.indptr[row_of[order]]
+    kept = order[rank < sample_size]
+    sample = sparse.csr_matrix(
+        (np.ones(len(kept), dtype=np.int32), (row_of[kept], m.indices[kept].astype(np.int64))),
+        shape=m.shape,
+    )
+    counts = (sample @ m.T.tocsr()).tocoo()
+    off = counts.row != counts.col
+    return top_per_row(
+        counts.row[off].astype(np.int64),
+        counts.col[off].astype(np.int64),
+        counts.data[off].astype("float64"),
+        n_neighbours,
+    )
+
+
+def pair_intersections(audience: AudienceMatrix, i: np.ndarray, j: np.ndarray) -> np.ndarray:
+    """Exact ``|F_i n F_j|`` for the given pairs only.
+
+    Pairs are grouped by the member with the larger audience; its followers are marked
+    once in a boolean array over all followers, and the followers of the smaller members
+    of its pairs are gathered and counted there. The work is ``sum`` of the larger
+    audiences (each once) plus ``sum min(|F_i|, |F_j|)`` over the pairs; one loop step per
+    distinct larger member (at most one per KOL), never per pair.
+    """
+    m = audience.matrix
+    i = np.asarray(i, dtype=np.int64)
+    j = np.asarray(j, dtype=np.int64)
+    out = np.zeros(len(i), dtype="float64")
+    if not len(i) or m.nnz == 0:
+        return out
+    sizes = np.diff(m.indptr).astype(np.int64)
+    swap = sizes[i] > sizes[j]
+    small = np.where(swap, j, i)
+    big = np.where(swap, i, j)
+    order = np.argsort(big, kind="stable")
+    starts = np.flatnonzero(np.r_[True, big[order][1:] != big[order][:-1]])
+    ends = np.r_[starts[1:], len(order)]
+    mark = np.zeros(m.shape[1], dtype=bool)
+    for s, e in zip(starts.tolist(), ends.tolist(), strict=True):
+        idx = order[s:e]
+        b = big[idx[0]]
+        fb = m.indices[m.indptr[b] : m.indptr[b + 1]]
+        if not len(fb):
+            continue
+        mark[fb] = True
+        deg = sizes[small[idx]]
+        total = int(deg.sum())
+        if total:
+            owner = np.repeat(np.arange(len(idx)), deg)
+            pos = np.repeat(m.indptr[small[idx]] - np.cumsum(deg) + deg, deg)
+            pos = pos + np.arange(total, dtype=np.int64)
+            out[idx] = np.bincount(owner, weights=mark[m.indices[pos]], minlength=len(idx))
+        mark[fb] = False
+    return out
+
+
+def pair_minhash_jaccard(sig: np.ndarray, i: np.ndarray, j: np.ndarray) -> np.ndarray:
+    """MinHash Jaccard estimate for the given pairs (empty audiences estimate 0)."""
+    out = np.zeros(len(i), dtype="float64")
+    step = max(1, (1 << 22) // max(1, sig.shape[1]))
+    for s in range(0, len(i), step):
+        a = sig[i[s : s + step]]
+        b = sig[j[s : s + step]]
+        est = (a == b).mean(axis=1)
+        empty = (a == MERSENNE_31).all(axis=1) | (b == MERSENNE_31).all(axis=1)
+        out[s : s + step] = np.where(empty, 0.0, est)
+    return out

@@ -6,7 +6,7 @@ served DuckDB warehouse that BI tools read.
 
 ```
 prepare_build -> import_export -> ingest -> gate_raw
-  -> dbt_staging -> gate_staging -> dbt_core -> gate_core
+  -> dbt_staging -> gate_staging -> dbt_core -> gate_core -> export_analytics_inputs
   -> analytics_graph + analytics_topics -> analytics_kol -> analytics_audience
                                              (read-only on the build file, Parquet out)
   -> load_analytics -> gate_analytics -> dbt_marts -> gate_marts
@@ -43,40 +43,65 @@ import os
 from datetime import datetime, timedelta
 
 from airflow.sdk import Asset, Param, dag, task
+from social_warehouse.notify import RunFailureNotifier
 
 WRITER_POOL = "duckdb_writer"
+# Celery queue of every task that touches the DuckDB files or the data dir: pin it to the
+# writer host (`airflow celery worker --queues default,duckdb_writer`). Analytics tasks
+# read Parquet from the storage root and run on the default queue, on any worker.
+WRITER_QUEUE = "duckdb_writer"
 SERVED_WAREHOUSE = Asset("social_warehouse_served_warehouse")
+
+# execution_timeout per task class, sized from the `large` profile (1M users, issue 12:
+# slowest writer dbt_core 45 s, slowest gate 70 s, slowest analytics task 407 s on day 2,
+# whole run 19 min on a quiet 2-core machine) with a wide margin for load and growth:
+# a hung task frees the one-slot writer pool after this long instead of never.
+WRITER_TIMEOUT = timedelta(minutes=60)
+GATE_TIMEOUT = timedelta(minutes=30)
+ANALYTICS_TIMEOUT = timedelta(minutes=90)
+DAGRUN_TIMEOUT = timedelta(hours=6)
+WRITER = {"pool": WRITER_POOL, "queue": WRITER_QUEUE, "execution_timeout": WRITER_TIMEOUT}
+GATE = {"pool": WRITER_POOL, "queue": WRITER_QUEUE, "execution_timeout": GATE_TIMEOUT}
+ANALYTICS = {"queue": "default", "execution_timeout": ANALYTICS_TIMEOUT}
 
 default_args = {
     "owner": "data-engineering",
-    # transient failures (a locked file, a killed worker) retry; bad input and failed
-    # checks raise AirflowFailException and fail at once. SW_TASK_RETRIES overrides.
+    # transient failures (a locked file, a killed worker) retry; bad input, bad config and
+    # failed checks raise AirflowFailException and fail at once (notify.is_permanent).
+    # SW_TASK_RETRIES overrides the count.
     "retries": int(os.environ.get("SW_TASK_RETRIES", "2")),
     "retry_delay": timedelta(seconds=20),
     "retry_exponential_backoff": True,
     "max_retry_delay": timedelta(minutes=10),
+    "execution_timeout": WRITER_TIMEOUT,
+    # one notification per failed task (after its last try): file + log by default,
+    # webhook / Slack / SMTP by configuration (see social_warehouse.notify)
+    "on_failure_callback": [RunFailureNotifier()],
 }
 
 
 def _step(build: dict, name: str, func, *args, **kwargs):
     """Run one pipeline step; a deterministic failure is recorded and fails the task now."""
+    from social_warehouse.notify import is_permanent
     from social_warehouse.pipeline import PipelineError, jsonable, record_error
 
     try:
         return jsonable(func(*args, **kwargs))
-    except PipelineError as exc:
+    except Exception as exc:
         from airflow.sdk.exceptions import AirflowFailException
 
-        record_error(build["run_id"], name, exc)
-        raise AirflowFailException(str(exc)) from exc
-    except Exception as exc:
-        record_error(build["run_id"], name, f"{type(exc).__name__}: {exc}")
+        message = str(exc) if isinstance(exc, PipelineError) else f"{type(exc).__name__}: {exc}"
+        record_error(build["run_id"], name, message)
+        if is_permanent(exc):  # a retry would repeat it
+            raise AirflowFailException(message) from exc
         raise
 
 
 @dag(
     dag_id="social_warehouse_daily",
+    description="Daily social exports -> gated DuckDB warehouse (write-audit-publish) for BI",
     schedule="@daily",
+    dagrun_timeout=DAGRUN_TIMEOUT,
     # early, so that backfills of historic exports (Last.fm 2011) run their tasks
     start_date=datetime(2000, 1, 1),
     catchup=False,
@@ -106,13 +131,13 @@ def _step(build: dict, name: str, func, *args, **kwargs):
     },
 )
 def social_warehouse_daily():
-    @task(pool=WRITER_POOL)
+    @task(**WRITER)
     def prepare_build(**context) -> dict:
         from social_warehouse.pipeline import prepare_build as run
 
         return run(run_id=context["run_id"], ds=context["ds"])
 
-    @task
+    @task(queue=WRITER_QUEUE)  # writes the landing folder on the writer host
     def import_export(build: dict, **context) -> dict:
         from social_warehouse.pipeline import run_import
 
@@ -120,7 +145,7 @@ def social_warehouse_daily():
         return _step(build, "import_export", run_import, build["ds"], params.get("mapping"),
                      params.get("source_dir"), landing_dir=params.get("landing_dir"))
 
-    @task(pool=WRITER_POOL)
+    @task(**WRITER)
     def ingest(build: dict, **context) -> dict:
         from social_warehouse.pipeline import run_ingest
 
@@ -128,7 +153,7 @@ def social_warehouse_daily():
                      landing_dir=context["params"].get("landing_dir"), run_id=build["run_id"])
 
     def gate(stage: str):
-        @task(task_id=f"gate_{stage}", pool=WRITER_POOL)
+        @task(task_id=f"gate_{stage}", **GATE)
         def run_gate(build: dict, **context) -> str:
             from social_warehouse.pipeline import run_quality_gate
 
@@ -138,53 +163,68 @@ def social_warehouse_daily():
         return run_gate
 
     def dbt_layer(layer: str):
-        @task(task_id=f"dbt_{layer}", pool=WRITER_POOL)
+        @task(task_id=f"dbt_{layer}", **WRITER)
         def run_layer(build: dict) -> dict:
             from social_warehouse.pipeline import run_dbt
 
             return _step(build, f"dbt_{layer}", run_dbt, [f"tag:{layer}"], build["ds"],
-                         run_dir=build["run_dir"])
+                         run_id=build["run_id"])
 
         return run_layer
 
-    @task
+    @task(**ANALYTICS)
     def analytics_graph(build: dict) -> dict:
+        from social_warehouse.pipeline import run_settings
         from social_warehouse.stages import run_graph_stage
 
-        return _step(build, "analytics_graph", run_graph_stage, build["run_id"], build["ds"])
+        return _step(build, "analytics_graph", run_graph_stage, build["run_id"], build["ds"],
+                     settings=run_settings(build["run_id"]))
 
-    @task
+    @task(**ANALYTICS)
     def analytics_topics(build: dict) -> dict:
+        from social_warehouse.pipeline import run_settings
         from social_warehouse.stages import run_topics_stage
 
-        return _step(build, "analytics_topics", run_topics_stage, build["run_id"], build["ds"])
+        return _step(build, "analytics_topics", run_topics_stage, build["run_id"], build["ds"],
+                     settings=run_settings(build["run_id"]))
 
-    @task
+    @task(**ANALYTICS)
     def analytics_audience(build: dict) -> dict:
+        from social_warehouse.pipeline import run_settings
         from social_warehouse.stages import run_audience_stage
 
         return _step(build, "analytics_audience", run_audience_stage, build["run_id"],
-                     build["ds"])
+                     build["ds"], settings=run_settings(build["run_id"]))
 
-    @task
+    @task(**ANALYTICS)
     def analytics_kol(build: dict) -> dict:
+        from social_warehouse.pipeline import run_settings
         from social_warehouse.stages import run_kol_stage
 
-        return _step(build, "analytics_kol", run_kol_stage, build["run_id"], build["ds"])
+        return _step(build, "analytics_kol", run_kol_stage, build["run_id"], build["ds"],
+                     settings=run_settings(build["run_id"]))
 
-    @task(pool=WRITER_POOL)
+    @task(**WRITER)
+    def export_analytics_inputs(build: dict) -> dict:
+        from social_warehouse.pipeline import export_analytics_inputs as run
+
+        return _step(build, "export_analytics_inputs", run, build["run_id"])
+
+    @task(**WRITER)
     def load_analytics(build: dict) -> dict:
         from social_warehouse.pipeline import load_outputs
 
         return _step(build, "load_analytics", load_outputs, build["run_id"])
 
-    @task(pool=WRITER_POOL, outlets=[SERVED_WAREHOUSE])
+    @task(**WRITER, outlets=[SERVED_WAREHOUSE])
     def publish(build: dict) -> dict:
         from social_warehouse.pipeline import publish as run
 
         return _step(build, "publish", run, run_id=build["run_id"], ds=build["ds"])
 
-    @task(trigger_rule="all_done", retries=0)
+    # records the outcome of a failed run too; its own failure ("not published") repeats the
+    # failure already notified, so it notifies nobody
+    @task(trigger_rule="all_done", retries=0, queue=WRITER_QUEUE, on_failure_callback=[])
     def finalize(build: dict) -> dict:
         from social_warehouse.pipeline import finalize_run, format_summary
 
@@ -204,6 +244,7 @@ def social_warehouse_daily():
         gate("staging")(build),
         dbt_layer("core")(build),
         core_gate,
+        export_analytics_inputs(build),
     ]
     # graph and topics are independent; KOL scores use both; audience uses KOL flags
     graph, topics = analytics_graph(build), analytics_topics(build)
@@ -220,7 +261,7 @@ def social_warehouse_daily():
     ]
     for upstream, downstream in zip(chain, chain[1:], strict=False):
         upstream >> downstream
-    core_gate >> [graph, topics] >> kol
+    chain[-1] >> [graph, topics] >> kol
     for upstream, downstream in zip(tail, tail[1:], strict=False):
         upstream >> downstream
 

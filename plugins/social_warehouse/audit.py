@@ -50,6 +50,8 @@ __all__ = [
     "record_gate",
     "record_publish",
     "finish_run",
+    "abandon_stale_runs",
+    "ABANDONED_PREFIX",
     "load_attempt",
     "report_dir",
     "materialize_audit",
@@ -215,8 +217,13 @@ def start_run(
     store_dir=None,
     started_at: datetime | None = None,
     dag_id: str | None = None,
+    lock_holder: dict | None = None,
 ) -> RunRef:
     """Open a new attempt of ``run_id`` (status ``running``) and return it.
+
+    ``lock_holder`` is the data dir's run-lock holder when the run started
+    (:func:`social_warehouse.locking.current_holder`), kept so that a later run can tell
+    whether this one is still alive (:func:`abandon_stale_runs`).
 
     Idempotent for a retried start task: if the latest attempt is still ``running`` it is
     returned as is. An attempt that ended (``success``/``failed``) is never reopened; a new
@@ -242,10 +249,65 @@ def start_run(
         "ended_at": None,
         "status": "running",
         "error": None,
+        "lock_holder": _holder_identity(lock_holder),
         **_versions(),
     }
     _write_json(path / RUN_FILE, record)
     return RunRef(run_id, n, path)
+
+
+#: ``error`` of an attempt closed by :func:`abandon_stale_runs` starts with this.
+ABANDONED_PREFIX = "abandoned:"
+
+
+def _holder_identity(holder: dict | None) -> dict | None:
+    if not holder:
+        return None
+    return {k: holder.get(k) for k in ("pid", "host", "started_at")}
+
+
+def abandon_stale_runs(
+    current_run_id: str,
+    holder: dict | None,
+    *,
+    store_dir=None,
+    reports_dir: Path | None = None,
+) -> list[RunRef]:
+    """Close every attempt still ``running`` whose process is gone: status ``failed``,
+    error ``abandoned: ...``. Returns the attempts closed.
+
+    ``holder`` is the live holder of the data dir's run lock now (None: no live process
+    holds it). An attempt of another run is abandoned unless it was started under that
+    same live holder (same pid, host and lock start time): the lock dies with its process,
+    so an attempt recorded under another holder, or under none, has no process left.
+    ``current_run_id`` (the run calling this, from ``prepare_build``) is never touched.
+    """
+    live = _holder_identity(holder)
+    closed = []
+    for ref in list_attempts(store_dir=store_dir):
+        if ref.run_id == current_run_id:
+            continue
+        record = _read_json(ref.path / RUN_FILE)
+        if record.get("status") != "running":
+            continue
+        if live is not None and record.get("lock_holder") == live:
+            continue
+        was = record.get("lock_holder")
+        who = (f"pid {was.get('pid')} on {was.get('host')}" if isinstance(was, dict)
+               else "no run-lock holder recorded")
+        record.update(
+            status="failed", ended_at=_now().isoformat(),
+            error=f"{ABANDONED_PREFIX} its process ({who}) ended without finishing the run; "
+                  f"closed by run {current_run_id}",
+        )
+        _write_json(ref.path / RUN_FILE, record)
+        closed.append(ref)
+    if closed and reports_dir is not None:
+        from .reporting import build_run_report
+
+        for ref in closed:
+            build_run_report(ref, store_dir=_store(store_dir), reports_dir=Path(reports_dir))
+    return closed
 
 
 def current_run(run_id: str, *, store_dir=None, create: bool = False, logical_date=None) -> RunRef:
@@ -362,7 +424,7 @@ class _database:
         return self.con
 
     def __exit__(self, *exc):
-        if self.owned:
+        if self.owned and self.con is not None:
             self.con.close()
         return False
 

@@ -17,6 +17,7 @@ variable                 meaning                                 default
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,9 +58,10 @@ class Settings:
         return self.runs_dir / safe
 
 
-def get_settings(env: dict[str, str] | None = None) -> Settings:
+def get_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Resolve the settings from ``env`` (default: ``os.environ``)."""
-    env = os.environ if env is None else env
+    if env is None:
+        env = os.environ
     home = Path(env.get("SW_HOME") or _default_home()).resolve()
     data = Path(env.get("SW_DATA_DIR") or home / "data").resolve()
     return Settings(

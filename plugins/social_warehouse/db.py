@@ -6,7 +6,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["connect", "quote_ident", "table_exists"]
+__all__ = ["connect", "quote_ident", "table_exists", "DatabaseMissingError"]
+
+
+class DatabaseMissingError(FileNotFoundError):
+    """A DuckDB file that must already exist does not (``connect(..., create=False)``)."""
 
 
 def quote_ident(name: str) -> str:
@@ -15,13 +19,22 @@ def quote_ident(name: str) -> str:
 
 
 @contextmanager
-def connect(path: Path | str, *, read_only: bool = False) -> Iterator:
+def connect(path: Path | str, *, read_only: bool = False, create: bool = True) -> Iterator:
     """Open a DuckDB file with the pipeline's session settings and always close it.
 
     Timestamps are interpreted and rendered in UTC regardless of the machine's zone.
+
+    ``create=False`` is for every role where the file must already exist (a run's build
+    file after ``prepare_build``, the served warehouse): a missing file raises
+    :class:`DatabaseMissingError` instead of DuckDB silently creating an empty database.
+    ``create=True`` (the default, for ingest into a new file) creates it. A read-only
+    connection never creates a file.
     """
     import duckdb
 
+    if (read_only or not create) and not Path(path).is_file():
+        raise DatabaseMissingError(
+            f"DuckDB file {path} does not exist (refusing to create an empty database here)")
     con = duckdb.connect(str(path), read_only=read_only)
     try:
         con.execute("SET TimeZone = 'UTC'")

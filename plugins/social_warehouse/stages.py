@@ -29,6 +29,19 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 
+#: Keys the stages in this module read from their sections of ``config/analytics.yml``
+#: (the KOL sections are checked by their config classes, ``analytics._config``).
+STAGE_CONFIG_KEYS: dict[str, frozenset[str]] = {
+    "graph": frozenset({"edges", "engine", "seed", "community_method"}),
+    "topics": frozenset({"method", "criterion", "n_topics", "min_items", "seed"}),
+    "audience": frozenset({
+        "seed", "segment_k_range", "n_recommendations", "eval_k", "eval_max_users",
+        "eval_split", "eval_holdout_days", "eval_holdout_items", "min_eval_users",
+        "warm_min_events",
+    }),
+}
+
+
 def load_analytics_config(settings: Settings | None = None) -> dict:
     """The analytics settings as a dict of sections (missing file: all defaults)."""
     import yaml
@@ -40,6 +53,15 @@ def load_analytics_config(settings: Settings | None = None) -> dict:
     data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     if not isinstance(data, dict):
         raise ValueError(f"{path}: expected a mapping of sections, got {type(data).__name__}")
+    for section, allowed in STAGE_CONFIG_KEYS.items():
+        values = data.get(section) or {}
+        if not isinstance(values, dict):
+            raise ValueError(f"{path}: section {section!r} must be a mapping, "
+                             f"got {type(values).__name__}")
+        unknown = sorted(set(values) - allowed)
+        if unknown:
+            raise ValueError(f"{path}: unknown key(s) {unknown} in section {section!r}; "
+                             f"allowed: {sorted(allowed)}")
     return data
 
 
@@ -54,9 +76,32 @@ def _read_info(run_id: str, name: str, settings: Settings | None) -> dict:
 
 
 def _as_of(ds: str):
+    """The project's ``as_of`` convention: the end of the logical date, exclusive.
+
+    ``ds + 1 day, 00:00`` (naive UTC): data with ``occurred_at < as_of`` is "as of ds",
+    the same instant as the dbt macro ``as_of_end()``. Functions that need the last
+    day of the data take ``as_of - 1 day``.
+    """
     import pandas as pd
 
     return pd.Timestamp(ds) + pd.Timedelta(days=1)
+
+
+def score_params(settings: Settings | None = None) -> dict[str, float]:
+    """The implicit-score parameters: the dbt vars of ``fct_user_item_scores``.
+
+    Read from ``dbt_project.yml`` so the evaluation's Python score uses the values the
+    served dbt score used; vars absent there take the model's defaults.
+    """
+    import yaml
+
+    from .analytics.evaluation import SCORE_DEFAULTS
+
+    s = settings or get_settings()
+    path = Path(s.dbt_project_dir) / "dbt_project.yml"
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) if path.exists() else {}
+    found = (data or {}).get("vars") or {}
+    return {k: float(found.get(k, v)) for k, v in SCORE_DEFAULTS.items()}
 
 
 def run_graph_stage(run_id: str, ds: str, settings: Settings | None = None) -> dict:
@@ -183,7 +228,10 @@ _EMPTY_OUTPUTS = {
     "user_recommendations": {"user_id": "str", "rank": "int64", "post_id": "str",
                              "score": "float64", "model": "str"},
     "recommender_eval": {"model": "str", "metric": "str", "value": "float64", "k": "int64",
-                         "n_users_evaluated": "int64", "split": "str", "users": "str"},
+                         "n_users_evaluated": "int64", "split": "str", "users": "str",
+                         "split_reason": "str", "n_test_users": "int64",
+                         "min_eval_users": "int64", "eval_warning": "str",
+                         "popularity_blend": "float64"},
     "propensity_eval": {"model": "str", "metric": "str", "value": "float64", "split": "str",
                         "date": "datetime64[ms]", "n_pairs": "int64",
                         "positive_rate": "float64", "chosen": "bool"},
@@ -211,10 +259,20 @@ def _lists_to_python(frame):
 
 def run_topics_stage(run_id: str, ds: str, settings: Settings | None = None) -> dict:
     """Topics of the post texts (TF-IDF + NMF, multilingual) and each item's topic weights."""
-    from .analytics.topics import fit_topics
+    from .analytics.topics import TopicsSkipped, fit_topics
 
     cfg = load_analytics_config(settings).get("topics") or {}
     t0 = time.perf_counter()
+
+    def skip(reason: str) -> dict:
+        info = {"skipped": reason, "seconds": time.perf_counter() - t0}
+        empty = {name: _empty(name) for name in ("topics", "item_topics")}
+        empty["topics"].insert(0, "ds", ds)
+        write_outputs(run_id, empty, settings)
+        _save_info(run_id, "topics", info, settings)
+        log.warning("topics skipped: %s", reason)
+        return info
+
     # ordered: NMF's initialisation and the stability subsamples follow the row order, and
     # dim_items' physical order varies between builds of the same data (the chosen number
     # of topics did too: 4 vs 8 on one dataset), so the same data gives the same topics
@@ -222,17 +280,15 @@ def run_topics_stage(run_id: str, ds: str, settings: Settings | None = None) -> 
                      "where text is not null or len(hashtags) > 0 order by post_id",
                      settings=settings)
     if len(items) < int(cfg.get("min_items", 20)):
-        info = {"skipped": f"only {len(items)} items with text (min_items "
-                           f"{cfg.get('min_items', 20)})", "seconds": time.perf_counter() - t0}
-        empty = {name: _empty(name) for name in ("topics", "item_topics")}
-        empty["topics"].insert(0, "ds", ds)
-        write_outputs(run_id, empty, settings)
-        _save_info(run_id, "topics", info, settings)
-        return info
+        return skip(f"only {len(items)} items with text (min_items "
+                    f"{cfg.get('min_items', 20)})")
     items["hashtags"] = items["hashtags"].map(lambda v: " ".join(v) if v is not None else "")
-    topics, item_topics, info = fit_topics(
-        items, n_topics=cfg.get("n_topics"), method=cfg.get("method", "nmf"),
-        criterion=cfg.get("criterion", "stability"), random_state=int(cfg.get("seed", 0)))
+    try:
+        topics, item_topics, info = fit_topics(
+            items, n_topics=cfg.get("n_topics"), method=cfg.get("method", "nmf"),
+            criterion=cfg.get("criterion", "stability"), random_state=int(cfg.get("seed", 0)))
+    except TopicsSkipped as exc:
+        return skip(str(exc))
     topics.insert(0, "ds", ds)
     written = write_outputs(run_id, {"topics": topics, "item_topics": item_topics}, settings)
     info = {k: v for k, v in info.items() if k != "model"}
@@ -277,8 +333,11 @@ def run_audience_stage(run_id: str, ds: str, settings: Settings | None = None) -
                      "campaign_id from core.dim_items", settings=settings)
     users = read_sql("select user_id, category, country, followers_count, following_count "
                      "from core.dim_users", settings=settings)
-    follows = read_sql("select follower_id, followee_id from core.fct_follow_edges",
-                       settings=settings)
+    follows = read_sql("select follower_id, followee_id, followed_at "
+                       "from core.fct_follow_edges", settings=settings)
+    event_types = read_sql("select event_type, weight, scale_by_value "
+                           "from staging.stg_event_types order by event_type",
+                           settings=settings)
     outputs, info = {}, {"steps": {}}
 
     def step(name, func):
@@ -292,7 +351,8 @@ def run_audience_stage(run_id: str, ds: str, settings: Settings | None = None) -
         info["skipped"] = "no interactions: no interests, segments or recommendations"
     else:
         _audience_outputs(outputs, info, step, cfg, ds, seed, n_recs, k_eval, item_topics,
-                          topics, kol, graph, scores, interactions, items, users, follows)
+                          topics, kol, graph, scores, interactions, items, users, follows,
+                          event_types, score_params(settings))
     for name in _EMPTY_OUTPUTS:
         if name not in ("topics", "item_topics") and name not in outputs:
             outputs[name] = _empty(name)
@@ -304,11 +364,13 @@ def run_audience_stage(run_id: str, ds: str, settings: Settings | None = None) -
     info["seconds"] = time.perf_counter() - t0
     _save_info(run_id, "audience", info, settings)
     return {"outputs": written, "eval_split": info.get("eval_split"),
+            "eval_warning": info.get("eval_warning") or None,
             "seconds": round(info["seconds"], 2)}
 
 
 def _time_split_ok(interactions) -> tuple[bool, str]:
-    """Whether a time split (train before the last day, test on it) is meaningful.
+    """Whether a time split (train before the last day, test on it) is meaningful for
+    the propensity model.
 
     It needs two days, and the last day's kinds of behaviour must also occur earlier:
     Last.fm's plays carry no dates (all land on the load day) while its tag assignments
@@ -328,19 +390,22 @@ def _time_split_ok(interactions) -> tuple[bool, str]:
 
 
 def _audience_outputs(outputs, info, step, cfg, ds, seed, n_recs, k_eval, item_topics, topics,
-                      kol, graph, scores, interactions, items, users, follows) -> None:
+                      kol, graph, scores, interactions, items, users, follows, event_types,
+                      params) -> None:
     from .analytics.audience import build_user_interests, build_user_profiles
     from .analytics.evaluation import evaluate_recommenders
     from .analytics.propensity import train_propensity
     from .analytics.recommend import recommend
     from .analytics.segments import segment_users
 
+    as_of = _as_of(ds)
     if item_topics is not None:
         outputs["user_interests"] = step(
             "interests", lambda: build_user_interests(scores, item_topics))
     profiles = step("profiles", lambda: build_user_profiles(
-        interactions, item_topics, scores=scores, items=items, kol=kol,
-        as_of=_as_of(ds)))
+        interactions, item_topics, scores=scores, items=items, kol=kol, as_of=as_of))
+    if "kol_share" not in profiles.columns:  # no KOL scores this run: unknown, not 0
+        profiles["kol_share"] = float("nan")
     outputs["user_profiles"] = profiles
     topic_labels = None
     if topics is not None and "label" in topics.columns:
@@ -356,22 +421,43 @@ def _audience_outputs(outputs, info, step, cfg, ds, seed, n_recs, k_eval, item_t
         info["segments"] = {k: v for k, v in seg_info.items() if k != "model"}
     time_split, why = _time_split_ok(interactions)
     if time_split:
+        # as of the test day: follows by followed_at, follower counts and KOL flags
+        # recomputed from them; the run's KOL scores and communities cover the test day
+        # and are not used (propensity module docstring)
         try:
             _, prop_metrics = step("propensity", lambda: train_propensity(
-                interactions, items=items, users=users, follows=follows, communities=graph,
-                kol=kol, item_topics=item_topics, random_state=seed))
+                interactions, items=items, users=users, follows=follows, communities=None,
+                kol=None, item_topics=item_topics, random_state=seed))
             outputs["propensity_eval"] = prop_metrics
+            info["propensity_as_of"] = ("follows before the test day; KOL flag = top 10% by "
+                                        "followers before the day; communities not used")
         except ValueError as exc:  # e.g. no negatives or positives on the test day
             info["propensity_skipped"] = str(exc)
     else:
         info["propensity_skipped"] = why
+    # evaluation first: it tunes the hybrid's popularity blend on a validation split of
+    # its training events, and the served hybrid uses the tuned blend
+    evaluation = step("evaluate", lambda: evaluate_recommenders(
+        interactions, split=cfg.get("eval_split", "time"), k=k_eval, items=items,
+        item_topics=item_topics, max_users=cfg.get("eval_max_users", 20000),
+        holdout_days=int(cfg.get("eval_holdout_days", 1)),
+        holdout_items=int(cfg.get("eval_holdout_items", 1)),
+        min_eval_users=int(cfg.get("min_eval_users", 50)),
+        warm_min_events=int(cfg.get("warm_min_events", 3)),
+        event_types=event_types, score_params=params, as_of_end=as_of,
+        random_state=seed))
+    outputs["recommender_eval"] = evaluation
+    eval_info = evaluation.attrs.get("info") or {}
+    blend = evaluation.loc[evaluation["model"] == "hybrid", "popularity_blend"].dropna()
+    blend_value = float(blend.iloc[0]) if len(blend) else 0.0
+    info.update(eval_split=eval_info.get("kind"), eval_split_label=eval_info.get("split"),
+                eval_split_reason=eval_info.get("reason"),
+                eval_n_test_users=eval_info.get("n_test_users"),
+                eval_warning=eval_info.get("warning") or "",
+                hybrid_popularity_blend=blend_value)
+    table = evaluation.attrs.get("blend_table")
+    if table is not None and len(table):
+        info["blend_validation"] = table.to_dict(orient="records")
     outputs["user_recommendations"] = step("recommend", lambda: recommend(
-        scores, items=items, item_topics=item_topics, model="hybrid", n=n_recs))
-    split = "time" if time_split else "random"
-    info["eval_split"] = split
-    if not time_split:
-        info["eval_split_reason"] = why
-    eval_data = interactions if split == "time" else scores
-    outputs["recommender_eval"] = step("evaluate", lambda: evaluate_recommenders(
-        eval_data, split=split, k=k_eval, items=items, item_topics=item_topics,
-        max_users=cfg.get("eval_max_users", 20000), random_state=seed))
+        scores, items=items, item_topics=item_topics, model="hybrid", n=n_recs,
+        popularity_blend=blend_value))

@@ -42,6 +42,7 @@ import pytest
 from social_warehouse import audit
 from social_warehouse.pipeline import (
     PipelineError,
+    build_path,
     finalize_run,
     prepare_build,
     publish,
@@ -109,15 +110,15 @@ def drive(settings, ds: str, run_id: str, last: str = "gate_core") -> Run:
     only: the next full run rebuilds staging and core from all raw partitions).
     """
     run = Run(run_id, ds)
-    build = prepare_build(run_id, ds, settings=settings)
+    prepare_build(run_id, ds, settings=settings)
     s = {"settings": settings}
     steps = [
         ("import_export", run_import, (ds, None, None)),
         ("ingest", run_ingest, (ds,), {"run_id": run_id}),
         ("gate_raw", run_quality_gate, ("raw", run_id, ds)),
-        ("dbt_staging", run_dbt, (["tag:staging"], ds), {"run_dir": build["run_dir"]}),
+        ("dbt_staging", run_dbt, (["tag:staging"], ds), {"run_id": run_id}),
         ("gate_staging", run_quality_gate, ("staging", run_id, ds)),
-        ("dbt_core", run_dbt, (["tag:core"], ds), {"run_dir": build["run_dir"]}),
+        ("dbt_core", run_dbt, (["tag:core"], ds), {"run_id": run_id}),
         ("gate_core", run_quality_gate, ("core", run_id, ds)),
         ("publish", publish, (), {"run_id": run_id, "ds": ds}),
     ]
@@ -352,6 +353,34 @@ def latin1_rows(day: Path) -> None:
     path.write_bytes(buf.getvalue())
 
 
+def unclosed_quote(day: Path) -> None:
+    # issue 16: a quote opened in row 10 and never closed used to swallow every event after
+    # it into one field (one bad_number reject, the rest of the day silently gone)
+    header, rows = read_csv(day / "interactions.csv.gz")
+    assert not any(set(",\"\n\r") & set(v) for r in rows for v in r)  # plain fields
+    lines = [",".join(header)] + [",".join(r) for r in rows]
+    at = header.index("occurred_at")
+    cells = lines[10].split(",")
+    cells[at] = '"' + cells[at]
+    lines[10] = ",".join(cells)
+    (day / "interactions.csv.gz").write_bytes(gzip.compress(("\n".join(lines) + "\n").encode()))
+
+
+def every_record_accounted(settings, run: Run) -> None:
+    """rows_read is the number of physical records of the file, not what the parser saw."""
+    path = settings.landing_dir / BAD_DAY / "interactions.csv.gz"
+    records = gzip.decompress(path.read_bytes()).decode().count("\n") - 1  # minus the header
+    assert q(settings.warehouse_path, "select rows_read, rows_loaded + rows_rejected from "
+             "raw.input_files where ds = ? and path = ?", [BAD_DAY, str(path)]) == [
+        (records, records)]
+
+
+def nan_event_weight(day: Path) -> None:
+    # issue 16: {"play": {"weight": NaN}} passed every gate and published NaN scores
+    (day / "_manifest.json").write_text(json.dumps(
+        {"event_types": {"play": {"weight": float("nan"), "scale_by_value": True}}}))
+
+
 HTML = "<script>alert('x')</script>"
 SQL = "'; DROP TABLE raw.users; --"
 
@@ -416,11 +445,15 @@ MATRIX = [
     ("not_gzip", not_gzip,
      Expect("ingest", text=("interactions.csv.gz", "not a valid gzip file"))),
     ("utf16_file", utf16_file,
-     Expect("ingest", text=("users.csv", "header is not valid UTF-8"))),
+     Expect("ingest", text=("users.csv", "header is not valid UTF-8",
+                            "UTF-16 byte-order mark"))),
     ("misnamed_file", misnamed_file,
      Expect("ingest", text=("unrecognised landing file(s) ['interaction.csv.gz']",))),
     ("duplicate_header", duplicate_header,
      Expect("ingest", text=("users.csv", "duplicate column name(s) ['handle']"))),
+    ("nan_event_weight", nan_event_weight,
+     Expect("ingest", text=("_manifest.json", "event type 'play'",
+                            "weight must be finite and > 0"))),
     # ---- loadable files whose content fails the raw gate
     ("non_numeric_counts", non_numeric_counts,
      Expect("gate_raw", "raw.users__metrics", "reject_rate", MAX_BETWEEN,
@@ -462,6 +495,9 @@ MATRIX = [
      Expect("published", "raw.users_rejects", rule="bad_number:followers_count", rows=(1, 2))),
     ("invalid_json_lines", invalid_json_lines,
      Expect("published", "raw.posts_rejects", rule="invalid_json", rows=(5, 8))),
+    ("unclosed_quote", unclosed_quote,
+     Expect("published", "raw.interactions_rejects", rule="unclosed_quote", rows=(10,),
+            verify=every_record_accounted)),
     ("latin1_rows", latin1_rows,
      Expect("published", "raw.users_rejects", rule="invalid_encoding", rows=(1, 2, 3))),
     ("html_and_sql_text", html_and_sql_text,
@@ -578,7 +614,7 @@ def _assert_failed(s, run: Run, expect: Expect, attempt: dict, report: str, serv
         assert {r["path"]: r["sha256"] for r in attempt["input_files"]} == landed
     else:  # ingest: nothing of the partition was loaded
         assert attempt["input_files"] == []
-        assert q(s.build_path, "select count(*) from raw.input_files where ds = ?",
+        assert q(build_path(run.run_id, s), "select count(*) from raw.input_files where ds = ?",
                  [BAD_DAY]) == [(0,)]
     # nothing downstream of the failed step ran
     assert "publish" not in run.steps and not run.published

@@ -174,3 +174,47 @@ def test_a_run_that_failed_before_starting_is_still_recorded(store):
     audit.materialize_audit(store, con)
     assert con.execute("select run_id, status, ds, error from audit.runs").fetchall() == [
         ("crashed", "failed", None, "ingest crashed")]
+
+
+def test_abandon_stale_runs_closes_only_attempts_whose_process_is_gone(store, tmp_path):
+    live = {"pid": 4242, "host": "writer-1", "started_at": "2026-01-08T01:00:00+00:00",
+            "command": "social-warehouse run", "ds": "2026-01-08"}
+    dead = {**live, "pid": 4141, "started_at": "2026-01-07T01:00:00+00:00"}
+    audit.start_run("no_holder", logical_date=DS, store_dir=store)
+    audit.start_run("dead_holder", logical_date=DS, store_dir=store, lock_holder=dead)
+    audit.start_run("live_holder", logical_date=DS, store_dir=store, lock_holder=live)
+    audit.finish_run(audit.start_run("ended", logical_date=DS, store_dir=store).run_id,
+                     "success", store_dir=store, build_reports=False)
+    audit.start_run("current", logical_date=DS, store_dir=store)
+    recorded = json.loads((audit.current_run("live_holder", store_dir=store).path
+                           / "run.json").read_text())["lock_holder"]
+    assert recorded == {"pid": 4242, "host": "writer-1",
+                        "started_at": "2026-01-08T01:00:00+00:00"}
+
+    closed = audit.abandon_stale_runs("current", live, store_dir=store,
+                                      reports_dir=tmp_path / "reports")
+    assert sorted(ref.run_id for ref in closed) == ["dead_holder", "no_holder"]
+
+    def status(run_id: str) -> dict:
+        return json.loads((audit.current_run(run_id, store_dir=store).path
+                           / "run.json").read_text())
+
+    for run_id, who in [("dead_holder", "pid 4141 on writer-1"),
+                        ("no_holder", "no run-lock holder recorded")]:
+        record = status(run_id)
+        assert record["status"] == "failed" and record["ended_at"]
+        assert record["error"].startswith(audit.ABANDONED_PREFIX)
+        assert who in record["error"] and "closed by run current" in record["error"]
+        assert (tmp_path / "reports" / run_id / "attempt-1" / "report.html").is_file()
+    assert status("live_holder")["status"] == "running"
+    assert status("ended")["status"] == "success" and status("ended")["error"] is None
+    assert status("current")["status"] == "running"
+    # no live holder at all: every other running attempt is gone
+    closed = audit.abandon_stale_runs("current", None, store_dir=store)
+    assert [ref.run_id for ref in closed] == ["live_holder"]
+    assert status("current")["status"] == "running"
+    con = duckdb.connect()
+    audit.materialize_audit(store, con)
+    assert dict(con.execute("select run_id, status from audit.runs").fetchall()) == {
+        "no_holder": "failed", "dead_holder": "failed", "live_holder": "failed",
+        "ended": "success", "current": "running"}

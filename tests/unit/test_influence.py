@@ -24,10 +24,7 @@ from social_warehouse.analytics.influence import (
 from social_warehouse.analytics.seeding import SeedingConfig
 
 AS_OF = pd.Timestamp("2024-03-31")
-INSTAGRAM_CSV = (
-    Path(__file__).resolve().parents[3]
-    / "shared/datasets/instagram_top200_influencers/top_insta_influencers_data.csv"
-)
+INSTAGRAM_CSV = "instagram_top200_influencers/top_insta_influencers_data.csv"
 
 
 # --------------------------------------------------------------------------------------
@@ -467,10 +464,8 @@ def load_instagram_top200(path: Path) -> pd.DataFrame:
 
 
 @pytest.mark.realdata
-def test_instagram_top200_spearman():
-    if not INSTAGRAM_CSV.exists():
-        pytest.skip(f"{INSTAGRAM_CSV} not available")
-    df = load_instagram_top200(INSTAGRAM_CSV)
+def test_instagram_top200_spearman(shared_datasets):
+    df = load_instagram_top200(shared_datasets / INSTAGRAM_CSV)
     assert len(df) == 200
     assert df.loc[df.user_id == "cristiano", "followers"].item() == pytest.approx(475.8e6)
     assert df["60_day_eng_rate"].isna().sum() == 1  # the NaN% row

@@ -11,6 +11,7 @@ denominator, no null ids). One test also runs ``run_kol_stage`` itself end to en
 
 from __future__ import annotations
 
+import duckdb
 import numpy as np
 import pandas as pd
 import pytest
@@ -24,8 +25,6 @@ from social_warehouse.analytics.influence import (
 )
 from social_warehouse.analytics.seeding import SeedingConfig, select_seed_kols
 from social_warehouse.db import quote_ident
-
-duckdb = pytest.importorskip("duckdb")
 
 pytestmark = [
     # the stage reads through DuckDB's DB-API cursor (``con.execute(...).to_arrow_table()``)
@@ -547,6 +546,7 @@ def test_select_seed_kols(world, name):
     assert_same_schema(s, ref, "select_seed_kols")
     assert s["method"].notna().all() and s["method"].is_unique
     kols = set(out["kols"]["user_id"])
+    assert s.empty == (not kols)  # no KOL: no row, not a k = 0 row
     assert (s["k"] == min(5, len(kols))).all()
     for seed_set in s["seed_set"]:
         assert set(seed_set) <= kols and len(seed_set) == min(5, len(kols))
@@ -556,16 +556,24 @@ def test_select_seed_kols(world, name):
 @pytest.mark.parametrize("name", NAMES)
 def test_run_kol_stage_end_to_end(world, name, monkeypatch):
     """The stage itself: Parquet outputs load into DuckDB with typed, named columns."""
-    from social_warehouse.pipeline import load_outputs
+    import shutil
+
+    from social_warehouse.pipeline import build_path, load_outputs
     from social_warehouse.stages import run_kol_stage
 
     monkeypatch.delenv("SW_ANALYTICS_CONFIG", raising=False)
     settings = world(name)["settings"]
-    res = run_kol_stage(f"degenerate_{name}", DS, settings)
+    run_id = f"degenerate_{name}"
+    res = run_kol_stage(run_id, DS, settings)
     n_users = world(name)["inputs"]["users"]["user_id"].nunique()
     assert res["outputs"]["kol_scores"]["rows"] == n_users
-    load_outputs(f"degenerate_{name}", settings)
-    con = duckdb.connect(str(settings.build_path), read_only=True)
+    # the run's own build file (what prepare_build makes from the served warehouse)
+    build = build_path(run_id, settings)
+    if build != settings.build_path:
+        build.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(settings.build_path, build)
+    load_outputs(run_id, settings, expected=sorted(res["outputs"]))
+    con = duckdb.connect(str(build), read_only=True)
     try:
         types = {
             (t, c): ty
@@ -707,8 +715,8 @@ def test_single_user(world):
     assert row["score"] == 0.0 and not row["is_kol"]
     assert scores.attrs["weights_used"] == {}
     assert out["quality"].empty and out["collabs"].empty
-    assert set(out["seeding"]["method"]) == {"celf", "top_k"}
-    assert (out["seeding"]["k"] == 0).all() and (out["seeding"]["expected_spread"] == 0).all()
+    # no KOL: no seeding rows (not k = 0 rows that the analytics gate rejects)
+    assert out["seeding"].empty
 
 
 def _explicit_empty_frames() -> dict:
@@ -748,7 +756,7 @@ def test_explicitly_typed_empty_frames(world):
     for key in ("scores", "quality", "collabs", "per_campaign", "per_kol", "seeding"):
         assert_same_schema(out[key], ref[key], key)
     assert out["scores"].empty and out["scores"].attrs["weights_used"] == {}
-    assert len(out["seeding"]) == 2 and (out["seeding"]["k"] == 0).all()
+    assert out["seeding"].empty
 
 
 def test_campaigns_without_posts_or_events(world):

@@ -24,7 +24,6 @@ from social_warehouse.mapping.rules import make_field
 
 REPO = Path(__file__).resolve().parents[2]
 SOURCES = REPO / "sources"
-DATASETS = Path(__file__).resolve().parents[2].parent / "shared" / "datasets"
 DS = "2026-01-05"
 
 
@@ -541,10 +540,10 @@ def test_csv_output_and_source_errors(tmp_path, small_export):
 # --------------------------------------------------------------------------- real datasets
 
 
-def _need(name: str) -> Path:
-    path = DATASETS / name
-    if not path.is_dir():
-        pytest.skip(f"real dataset {path} is missing (needs ../shared/datasets next to the repo)")
+def _need(shared_datasets: Path, name: str) -> Path:
+    """A real dataset folder; the ``shared_datasets`` fixture fails under CI when it is missing."""
+    path = shared_datasets / name
+    assert path.is_dir(), f"real dataset {path} is missing from {shared_datasets}"
     return path
 
 
@@ -554,24 +553,24 @@ def _data_lines(path: Path) -> int:
 
 
 @pytest.fixture(scope="module")
-def lastfm(tmp_path_factory):
-    src = _need("lastfm_hetrec2011")
+def lastfm(tmp_path_factory, shared_datasets):
+    src = _need(shared_datasets, "lastfm_hetrec2011")
     landing = tmp_path_factory.mktemp("lastfm")
     result = import_export(SOURCES / "lastfm_hetrec2011.yaml", src, DS, landing)
     return src, landing / DS, result
 
 
 @pytest.fixture(scope="module")
-def email(tmp_path_factory):
-    src = _need("email_eu_core")
+def email(tmp_path_factory, shared_datasets):
+    src = _need(shared_datasets, "email_eu_core")
     landing = tmp_path_factory.mktemp("email")
     result = import_export(SOURCES / "email_eu_core.yaml", src, DS, landing)
     return src, landing / DS, result
 
 
 @pytest.fixture(scope="module")
-def instagram(tmp_path_factory):
-    src = _need("instagram_top200_influencers")
+def instagram(tmp_path_factory, shared_datasets):
+    src = _need(shared_datasets, "instagram_top200_influencers")
     landing = tmp_path_factory.mktemp("instagram")
     result = import_export(SOURCES / "instagram_top200.yaml", src, DS, landing)
     return src, landing / DS, result

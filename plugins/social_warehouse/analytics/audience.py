@@ -165,8 +165,11 @@ def build_user_features(
         Types counted on their own (default: the contract's; others are ``other``).
     exposure_types : sequence of str
         Types that are not active engagement (default ``view, play, impression``).
-    as_of : date-like, optional
-        Reference day for ``days_since_last`` (default: the latest event day).
+    as_of : timestamp-like, optional
+        Exclusive end of the data, the project's convention: the end of the logical
+        date (``ds + 1 day, 00:00``). ``days_since_last`` counts days from the user's
+        last active day to the last day before ``as_of`` (0 for a user active on the
+        logical date). Default: the latest event day.
 
     Returns
     -------
@@ -251,7 +254,8 @@ def build_user_features(
     last = np.full(n_users, np.iinfo(np.int64).min)
     np.maximum.at(last, ucodes, days)
     ref = (
-        np.datetime64(pd.Timestamp(as_of).date(), "D").astype(np.int64)
+        np.datetime64((pd.Timestamp(as_of) - pd.Timedelta(microseconds=1)).date(), "D")
+        .astype(np.int64)
         if as_of is not None
         else (days.max() if len(days) else 0)
     )

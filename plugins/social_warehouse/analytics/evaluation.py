@@ -2,17 +2,36 @@
 
 Splits
 ------
-``split="time"`` (warehouse data)
-    Train on every day before the last day of the data, test on the last day. The
-    relevant items of a user are the items they interacted with on the last day that
-    they had *not* interacted with before (seen items are never recommended). Items
-    posted on or before the last day (``items.created_at``) are in the catalogue even
-    without training interactions, so the content and hybrid models can recommend them.
-    Metrics are reported for ``users="all"`` test users, ``"warm"`` ones (with training
-    history) and ``"cold"`` ones (new on the last day).
-``split="random"`` (data without timestamps, e.g. Last.fm plays)
+``split="time"`` (warehouse events, the default)
+    The test window is the last ``holdout_days`` days *with events* in the loaded data;
+    training is every event before it. Relevant items of a user are the items they
+    interacted with in the window and never before (seen items are never recommended).
+    When that leaves fewer than ``min_eval_users`` users to evaluate (test users with
+    relevant items *and* training history), or when the window holds event types that
+    never occur before it (Last.fm: undated plays land on the load day, tags are dated
+    years back), the split falls back to ``leave_last_out``. The split label, the
+    number of test users, the reason and a warning (still fewer than ``min_eval_users``)
+    are columns of the result and of ``mart_recommender_eval``.
+``split="leave_last_out"``
+    Per user with more than ``holdout_items`` items: the ``holdout_items`` items they
+    touched last (first event time, ties by post id) are the test items; every event on
+    them is removed from training.
+``split="random"`` (scores without timestamps, e.g. Last.fm plays read from files)
     For every user with at least ``min_user_items`` items, a seeded random
     ``test_size`` share of their items (at least one) is held out; the rest is training.
+
+Training signal
+---------------
+The models are fitted on :func:`preference_scores` of the training events, the served
+score of ``fct_user_item_scores`` (same weights, value factor, decay, floor and watch
+ratio term), so the evaluation measures what is served. The catalogue is the training
+items plus items created before the test window (``items.created_at``); items created in
+the test window did not exist when the model would have served, so they are excluded
+(also from the relevant items). Metrics are reported for ``users="all"`` test users,
+``"warm"`` ones (at least ``warm_min_events`` training events) and ``"cold"`` ones (no
+training history). The hybrid's ``popularity_blend`` is tuned on a validation split
+carved from the training events (:func:`tune_popularity_blend`), never on the test
+window; the chosen value is the column ``popularity_blend`` of the hybrid's rows.
 
 Metrics (binary relevance, top ``k``; averaged over evaluated users, i.e. test users
 with at least one relevant item, who get zero when a model returns nothing for them)
@@ -30,6 +49,7 @@ with at least one relevant item, who get zero when a model returns nothing for t
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -43,19 +63,37 @@ from .recommend import InteractionData, make_recommender
 __all__ = [
     "METRICS",
     "DEFAULT_MODELS",
+    "SCORE_DEFAULTS",
+    "preference_scores",
     "interaction_scores",
     "time_split",
+    "leave_last_out_split",
+    "holdout_split",
     "random_split",
     "ranking_metrics",
     "evaluate_recommendations",
+    "tune_popularity_blend",
     "evaluate_recommenders",
     "load_lastfm",
     "evaluate_lastfm",
 ]
 
+log = logging.getLogger(__name__)
+
 METRICS = ("precision", "recall", "ndcg", "map", "coverage", "novelty")
 DEFAULT_MODELS = ("item_knn", "user_knn", "content", "popularity", "hybrid")
-_METRIC_COLUMNS = ["model", "metric", "value", "k", "n_users_evaluated", "split", "users"]
+#: Columns of the evaluation output (``analytics.recommender_eval``).
+EVAL_COLUMNS = ["model", "metric", "value", "k", "n_users_evaluated", "split", "users",
+                "split_reason", "n_test_users", "min_eval_users", "eval_warning",
+                "popularity_blend"]
+_METRIC_COLUMNS = EVAL_COLUMNS[:7]
+#: Parameters of the implicit score, the dbt vars of ``fct_user_item_scores``.
+SCORE_DEFAULTS: dict[str, float] = {
+    "score_half_life_days": 14.0,
+    "watch_ratio_weight": 2.0,
+    "score_decay_floor": 0.05,
+}
+BLEND_GRID = (0.0, 0.25, 0.5, 0.75, 1.0)
 
 
 def _dates(df: pd.DataFrame, date_col: str | None) -> pd.Series:
@@ -63,6 +101,94 @@ def _dates(df: pd.DataFrame, date_col: str | None) -> pd.Series:
         if c and c in df.columns:
             return pd.to_datetime(df[c], utc=True).dt.tz_convert(None).dt.normalize()
     raise ValueError("no date column (event_date, occurred_at, last_at) for a time split")
+
+
+def _times(df: pd.DataFrame) -> pd.Series:
+    """Event times (naive UTC): ``occurred_at``, else the start of ``event_date``."""
+    col = "occurred_at" if "occurred_at" in df.columns else "event_date"
+    if col not in df.columns:
+        raise ValueError("events need occurred_at or event_date")
+    return pd.to_datetime(df[col], utc=True).dt.tz_convert(None).astype("datetime64[us]")
+
+
+def preference_scores(
+    events: pd.DataFrame,
+    event_types: pd.DataFrame | Mapping[str, float] | None = None,
+    *,
+    as_of_end: Any = None,
+    params: Mapping[str, float] | None = None,
+) -> pd.DataFrame:
+    """The implicit preference score of ``fct_user_item_scores``, from events.
+
+    ``score = sum_events weight * value_factor * max(0.5 ^ (age_days / half_life),
+    decay_floor) + watch_ratio_weight * max(watch_ratio)``, with ``age_days`` counted
+    from the user's newest event, capped at ``as_of_end`` (see the dbt model; the
+    real-data test pins both implementations to each other).
+
+    Parameters
+    ----------
+    events : DataFrame
+        ``user_id, post_id, event_type`` and ``occurred_at`` (or ``event_date``);
+        optional ``value`` and ``watch_ratio``.
+    event_types : DataFrame or mapping, optional
+        ``stg_event_types`` (``event_type, weight, scale_by_value``) or ``{type:
+        weight}``; default the contract's ``DEFAULT_EVENT_WEIGHTS``. Events of other
+        types are dropped, as the dbt model's inner join does.
+    as_of_end : timestamp, optional
+        Exclusive end of the data (default: no cap).
+    params : mapping, optional
+        ``score_half_life_days, watch_ratio_weight, score_decay_floor`` (defaults
+        :data:`SCORE_DEFAULTS`).
+
+    Returns
+    -------
+    DataFrame
+        ``user_id, post_id, score, n_events, last_at`` sorted by user and post.
+    """
+    p = {**SCORE_DEFAULTS, **{k: float(v) for k, v in (params or {}).items()
+                              if k in SCORE_DEFAULTS}}
+    if event_types is None:
+        event_types = DEFAULT_EVENT_WEIGHTS
+    if isinstance(event_types, Mapping):
+        et = pd.DataFrame({"event_type": list(event_types),
+                           "weight": [float(v) for v in event_types.values()],
+                           "scale_by_value": False})
+    else:
+        et = event_types[["event_type", "weight", "scale_by_value"]]
+    et = et.drop_duplicates("event_type", keep="last").set_index("event_type")
+    etype = events["event_type"].astype(str)
+    keep = etype.isin(et.index).to_numpy()
+    ev = pd.DataFrame({
+        "user_id": events["user_id"].to_numpy()[keep],
+        "post_id": events["post_id"].to_numpy()[keep],
+        "t": _times(events).to_numpy()[keep],
+    })
+    w = et["weight"].astype(np.float64).reindex(etype[keep]).to_numpy()
+    scale = et["scale_by_value"].fillna(False).astype(bool).reindex(etype[keep]).to_numpy()
+    value = (pd.to_numeric(events["value"], errors="coerce").to_numpy(np.float64)[keep]
+             if "value" in events.columns else np.full(len(ev), np.nan))
+    vf = np.where(scale, np.log2(1.0 + np.clip(np.nan_to_num(value, nan=1.0), 0, None)), 1.0)
+    anchor = ev.groupby("user_id", sort=False)["t"].transform("max").to_numpy()
+    if as_of_end is not None:
+        cap = np.datetime64(pd.Timestamp(as_of_end).tz_localize(None)
+                            if pd.Timestamp(as_of_end).tzinfo else pd.Timestamp(as_of_end), "us")
+        anchor = np.minimum(anchor, cap)
+    # whole seconds between the two instants, as DuckDB's date_diff('second', ...) counts
+    sec = np.timedelta64(1, "s")
+    age_s = np.clip((anchor.astype("datetime64[s]") - ev["t"].to_numpy().astype(
+        "datetime64[s]")) / sec, 0, None)
+    decay = np.maximum(np.power(0.5, age_s / 86400.0 / p["score_half_life_days"]),
+                       p["score_decay_floor"])
+    ev["es"] = w * vf * decay
+    ev["wr"] = (pd.to_numeric(events["watch_ratio"], errors="coerce").to_numpy(
+        np.float64)[keep] if "watch_ratio" in events.columns else np.nan)
+    # summed in value order per pair, as the dbt model's `sum(... order by event_score)`
+    ev = ev.sort_values(["user_id", "post_id", "es"], kind="stable")
+    g = ev.groupby(["user_id", "post_id"], sort=False)
+    out = g.agg(score=("es", "sum"), n_events=("es", "size"), wr=("wr", "max"),
+                last_at=("t", "max")).reset_index()
+    out["score"] = out["score"] + p["watch_ratio_weight"] * out["wr"].fillna(0.0)
+    return out.drop(columns="wr").reset_index(drop=True)
 
 
 def interaction_scores(
@@ -73,17 +199,10 @@ def interaction_scores(
     date_col: str | None = None,
     default_weight: float = 1.0,
 ) -> pd.DataFrame:
-    """Implicit scores from events: the sum of event-type weights per (user, post[, date]).
+    """Undecayed sums of event-type weights per (user, post[, date]).
 
-    Parameters
-    ----------
-    interactions : DataFrame
-        ``user_id, post_id, event_type`` and a date (``event_date`` or ``occurred_at``).
-    weights : mapping, optional
-        Weight per event type (default: the contract's ``DEFAULT_EVENT_WEIGHTS``);
-        other types get ``default_weight``.
-    by_date : bool, default True
-        Keep one row per day (column ``date``).
+    A plain profile weight for data without the warehouse score (tests, benchmarks);
+    the evaluation of warehouse events uses :func:`preference_scores` instead.
 
     Returns
     -------
@@ -103,50 +222,183 @@ def interaction_scores(
     if by_date:
         df["date"] = _dates(interactions, date_col).to_numpy()
         keys.append("date")
-    out = df.groupby(keys, sort=False, observed=True).agg(
+    out = df.groupby(keys, sort=True, observed=True).agg(
         score=("score", "sum"), n_events=("score", "size")
     )
     return out.reset_index()
 
 
-def _as_dated_scores(data: pd.DataFrame, date_col: str | None) -> pd.DataFrame:
-    if "event_type" in data.columns:
-        return interaction_scores(data, date_col=date_col)
-    df = data[["user_id", "post_id", "score"]].copy()
-    df["date"] = _dates(data, date_col).to_numpy()
-    return df
+def _pairs_minus(test: pd.DataFrame, train: pd.DataFrame) -> pd.DataFrame:
+    """Rows of ``test`` whose (user, post) pair does not occur in ``train``."""
+    seen = test.merge(train[["user_id", "post_id"]].drop_duplicates(), how="left",
+                      on=["user_id", "post_id"], indicator=True)
+    return test[(seen["_merge"] == "left_only").to_numpy()].reset_index(drop=True)
+
+
+def _window_types_check(events: pd.DataFrame, in_test: np.ndarray) -> str:
+    """Why a time split cannot learn the test window's behaviour ('' if it can)."""
+    if "event_type" not in events.columns:
+        return ""
+    unseen = (set(events.loc[in_test, "event_type"].astype(str))
+              - set(events.loc[~in_test, "event_type"].astype(str)))
+    if unseen:
+        return (f"event types {sorted(unseen)} occur only in the test window: nothing "
+                "earlier to train on")
+    return ""
 
 
 def time_split(
-    data: pd.DataFrame, *, date_col: str | None = None
+    data: pd.DataFrame,
+    *,
+    holdout_days: int = 1,
+    date_col: str | None = None,
+    event_types: pd.DataFrame | Mapping[str, float] | None = None,
+    score_params: Mapping[str, float] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
-    """Train on days before the last day, test on the last day.
-
-    Parameters
-    ----------
-    data : DataFrame
-        Interactions (``event_type`` present: scored with the default weights) or
-        scores with a date column (``last_at`` of ``fct_user_item_scores`` is only an
-        approximation: a pair touched on the last day counts as a test pair).
+    """Train on events before the last ``holdout_days`` event days, test on those days.
 
     Returns
     -------
-    train : DataFrame ``user_id, post_id, score`` (summed over the training days)
-    test : DataFrame ``user_id, post_id, score`` (relevant, unseen in training)
-    info : dict with ``test_date`` and the split label
+    train : DataFrame ``user_id, post_id, score, n_events, last_at``
+        :func:`preference_scores` of the training events as of the window start.
+    test : DataFrame ``user_id, post_id``
+        Pairs touched in the window and never before.
+    info : dict
+        ``split`` (``time:test=<first day>[..<last day>]``), ``test_start``,
+        ``test_end``, ``test_date`` (= ``test_start``), ``cutoff`` (window start),
+        ``train_events`` (the training rows of ``data``), ``reason`` ('' or why the
+        window cannot be learnt).
     """
-    df = _as_dated_scores(data, date_col)
-    last = df["date"].max()
-    tr = df[df["date"] < last]
-    te = df[df["date"] == last]
-    train = tr.groupby(["user_id", "post_id"], sort=False, observed=True)["score"].sum()
-    train = train.reset_index()
-    test = te.groupby(["user_id", "post_id"], sort=False, observed=True)["score"].sum()
-    test = test.reset_index()
-    seen = test.merge(train[["user_id", "post_id"]], how="left", indicator=True)
-    test = test[(seen["_merge"] == "left_only").to_numpy()].reset_index(drop=True)
-    label = f"time:test={pd.Timestamp(last).date()}"
-    return train, test, {"test_date": pd.Timestamp(last), "split": label}
+    days = _dates(data, date_col)
+    uniq = np.sort(days.dropna().unique())
+    if len(uniq) == 0:
+        raise ValueError("no events to split")
+    h = max(int(holdout_days), 1)
+    start = pd.Timestamp(uniq[-min(h, len(uniq))])
+    end = pd.Timestamp(uniq[-1])
+    in_test = (days >= start).to_numpy()
+    tr_ev, te_ev = data[~in_test], data[in_test]
+    train = (preference_scores(tr_ev, event_types, as_of_end=start, params=score_params)
+             if "event_type" in data.columns else _score_rows(tr_ev))
+    test = _pairs_minus(te_ev[["user_id", "post_id"]].drop_duplicates(), train)
+    test = test.sort_values(["user_id", "post_id"], kind="stable").reset_index(drop=True)
+    label = f"time:test={start.date()}" + (f"..{end.date()}" if end > start else "")
+    return train, test, {"split": label, "test_start": start, "test_end": end,
+                         "test_date": start, "cutoff": start, "train_events": tr_ev,
+                         "reason": _window_types_check(data, in_test)}
+
+
+def _score_rows(df: pd.DataFrame) -> pd.DataFrame:
+    out = df.groupby(["user_id", "post_id"], sort=True, observed=True)["score"].sum()
+    return out.reset_index()
+
+
+def leave_last_out_split(
+    data: pd.DataFrame,
+    *,
+    holdout_items: int = 1,
+    event_types: pd.DataFrame | Mapping[str, float] | None = None,
+    score_params: Mapping[str, float] | None = None,
+    as_of_end: Any = None,
+) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
+    """Hold out each user's last ``holdout_items`` items (by first event time).
+
+    Users with at most ``holdout_items`` items stay entirely in training. Ties in time
+    are broken by post id, so the split is deterministic.
+
+    Returns
+    -------
+    train, test, info : as :func:`time_split` (``info["split"]`` is
+        ``leave_last_out:n=<holdout_items>``).
+    """
+    h = max(int(holdout_items), 1)
+    t = _times(data)
+    first = pd.DataFrame({"user_id": data["user_id"].to_numpy(),
+                          "post_id": data["post_id"].to_numpy(), "t": t.to_numpy()})
+    first = first.groupby(["user_id", "post_id"], sort=True, observed=True)["t"].min()
+    first = first.reset_index().sort_values(["user_id", "t", "post_id"], kind="stable")
+    n = first.groupby("user_id", sort=False)["post_id"].transform("size").to_numpy()
+    back = first.groupby("user_id", sort=False).cumcount(ascending=False).to_numpy()
+    test = first.loc[(n > h) & (back < h), ["user_id", "post_id"]]
+    test = test.sort_values(["user_id", "post_id"], kind="stable").reset_index(drop=True)
+    key = pd.MultiIndex.from_frame(test)
+    is_test = pd.MultiIndex.from_arrays([data["user_id"], data["post_id"]]).isin(key)
+    tr_ev = data[~is_test]
+    train = (preference_scores(tr_ev, event_types, as_of_end=as_of_end, params=score_params)
+             if "event_type" in data.columns else _score_rows(tr_ev))
+    end = t.max().normalize() if len(t) else None
+    return train, test, {"split": f"leave_last_out:n={h}", "test_start": None,
+                         "test_end": end, "test_date": end, "cutoff": None,
+                         "train_events": tr_ev, "reason": ""}
+
+
+def holdout_split(
+    data: pd.DataFrame,
+    *,
+    holdout_days: int = 1,
+    holdout_items: int = 1,
+    min_eval_users: int = 50,
+    items: pd.DataFrame | None = None,
+    event_types: pd.DataFrame | Mapping[str, float] | None = None,
+    score_params: Mapping[str, float] | None = None,
+    as_of_end: Any = None,
+) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
+    """The time split, or leave-last-out when it would evaluate too few users.
+
+    See the module docstring. ``info`` adds ``kind`` (``time`` or ``leave_last_out``),
+    ``reason`` (why this split), ``n_test_users`` (users with relevant catalogue items),
+    ``catalogue_extra`` (post ids of catalogue items without training events) and
+    ``warning`` ('' or the too-few-users message).
+    """
+    train, test, info = time_split(data, holdout_days=holdout_days,
+                                   event_types=event_types, score_params=score_params)
+    extra = _catalogue_extra(items, info["cutoff"], as_of_end)
+    test = _in_catalogue(test, train, extra)
+    warm_test = test[test["user_id"].isin(train["user_id"])]["user_id"].nunique()
+    why = info["reason"]
+    if not why and warm_test < min_eval_users:
+        why = (f"the last {holdout_days} event day(s) ({info['split'][5:]}) have "
+               f"{warm_test} test user(s) with training history, fewer than "
+               f"min_eval_users={min_eval_users}")
+    if why:
+        train, test, info = leave_last_out_split(
+            data, holdout_items=holdout_items, event_types=event_types,
+            score_params=score_params, as_of_end=as_of_end)
+        extra = _catalogue_extra(items, None, as_of_end)
+        test = _in_catalogue(test, train, extra)
+        info.update(kind="leave_last_out", reason=f"fallback from the time split: {why}")
+    else:
+        info.update(kind="time", reason=(f"time split on the last {holdout_days} event "
+                                         f"day(s): {warm_test} test users with history"))
+    n_test = int(test["user_id"].nunique())
+    info["n_test_users"] = n_test
+    info["catalogue_extra"] = extra
+    info["warning"] = (f"only {n_test} user(s) evaluated, fewer than min_eval_users="
+                       f"{min_eval_users}: the metrics are not meaningful"
+                       if n_test < min_eval_users else "")
+    if info["warning"]:
+        log.warning("recommender evaluation: %s", info["warning"])
+    return train, test, info
+
+
+def _catalogue_extra(items: pd.DataFrame | None, cutoff: Any, as_of_end: Any) -> np.ndarray:
+    """Post ids created before ``cutoff`` (else before ``as_of_end``; null: excluded)."""
+    if items is None or "post_id" not in items.columns:
+        return np.zeros(0, dtype=object)
+    if "created_at" not in items.columns:
+        return items["post_id"].to_numpy() if cutoff is None else np.zeros(0, dtype=object)
+    limit = cutoff if cutoff is not None else as_of_end
+    created = pd.to_datetime(items["created_at"], utc=True).dt.tz_convert(None)
+    ok = created.notna()
+    if limit is not None:
+        lim = pd.Timestamp(limit)
+        ok &= created < (lim.tz_convert(None) if lim.tzinfo else lim)
+    return np.sort(items.loc[ok.to_numpy(), "post_id"].to_numpy())
+
+
+def _in_catalogue(test: pd.DataFrame, train: pd.DataFrame, extra: np.ndarray) -> pd.DataFrame:
+    cat = pd.Index(train["post_id"].unique()).append(pd.Index(extra))
+    return test[test["post_id"].isin(cat)].reset_index(drop=True)
 
 
 def random_split(
@@ -276,6 +528,66 @@ def evaluate_recommendations(
     return out
 
 
+def _hybrid_ndcg(rec, relevant: pd.DataFrame, k: int, blend: float) -> float:
+    rec.popularity_blend = float(blend)
+    users = np.sort(relevant["user_id"].unique())
+    recs = rec.recommend(users, n=k)
+    pu = ranking_metrics(recs, relevant, k)
+    return float(pu["ndcg"].mean()) if len(pu) else float("nan")
+
+
+def tune_popularity_blend(
+    train_events: pd.DataFrame,
+    *,
+    k: int = 10,
+    grid: Sequence[float] = BLEND_GRID,
+    holdout_days: int = 1,
+    holdout_items: int = 1,
+    min_eval_users: int = 50,
+    items: pd.DataFrame | None = None,
+    item_topics: pd.DataFrame | None = None,
+    event_types: pd.DataFrame | Mapping[str, float] | None = None,
+    score_params: Mapping[str, float] | None = None,
+    hybrid_params: Mapping[str, Any] | None = None,
+    weighting: str = "log1p",
+) -> tuple[float, pd.DataFrame]:
+    """The hybrid's ``popularity_blend`` with the best NDCG@k on a validation split.
+
+    The validation split is :func:`holdout_split` applied to ``train_events`` (the
+    training part of the evaluation), so the test window is never looked at. The model
+    is fitted once; each grid value only re-ranks. Ties go to the smaller blend.
+
+    Returns
+    -------
+    blend : float
+    table : DataFrame ``blend, ndcg, n_users, split``
+    """
+    if "event_type" not in train_events.columns or len(train_events) == 0:
+        return 0.0, pd.DataFrame(columns=["blend", "ndcg", "n_users", "split"])
+    try:
+        vtrain, vtest, vinfo = holdout_split(
+            train_events, holdout_days=holdout_days, holdout_items=holdout_items,
+            min_eval_users=min_eval_users, items=items, event_types=event_types,
+            score_params=score_params)
+    except ValueError:
+        return 0.0, pd.DataFrame(columns=["blend", "ndcg", "n_users", "split"])
+    if vtest.empty or vtrain.empty:
+        return 0.0, pd.DataFrame(columns=["blend", "ndcg", "n_users", "split"])
+    shared = InteractionData(vtrain, vinfo["catalogue_extra"], weighting=weighting)
+    params = dict(hybrid_params or {})
+    params.setdefault("weighting", weighting)
+    rec = make_recommender("hybrid", **params)
+    rec.fit(shared, item_topics=item_topics)
+    rows = [(float(b), _hybrid_ndcg(rec, vtest, k, b), int(vtest["user_id"].nunique()),
+             vinfo["split"]) for b in grid]
+    table = pd.DataFrame(rows, columns=["blend", "ndcg", "n_users", "split"])
+    ok = table[np.isfinite(table["ndcg"])]
+    if ok.empty:
+        return 0.0, table
+    best = ok.sort_values(["ndcg", "blend"], ascending=[False, True], kind="stable").iloc[0]
+    return float(best["blend"]), table
+
+
 def evaluate_recommenders(
     data: pd.DataFrame,
     *,
@@ -292,83 +604,119 @@ def evaluate_recommenders(
     max_users: int | None = None,
     random_state: int = 0,
     return_recommendations: bool = False,
+    holdout_days: int = 1,
+    holdout_items: int = 1,
+    min_eval_users: int = 50,
+    warm_min_events: int = 3,
+    event_types: pd.DataFrame | Mapping[str, float] | None = None,
+    score_params: Mapping[str, float] | None = None,
+    as_of_end: Any = None,
+    tune_blend: bool = True,
+    blend_grid: Sequence[float] = BLEND_GRID,
 ) -> pd.DataFrame | tuple[pd.DataFrame, pd.DataFrame]:
     """Fit every model on the training part and score its top-``k`` on the test part.
 
     Parameters
     ----------
     data : DataFrame
-        ``fct_interactions`` (with ``event_type``) or scores ``user_id, post_id, score``
-        (with a date column for the time split).
-    split : {"time", "random"}, default "time"
-        See the module docstring.
+        ``fct_interactions`` (with ``event_type``) for ``time`` / ``leave_last_out``, or
+        scores ``user_id, post_id, score`` for ``random``.
+    split : {"time", "leave_last_out", "random"}, default "time"
+        See the module docstring (``time`` falls back to ``leave_last_out``).
     k : int, default 10
     models : sequence of str
         Any of ``item_knn, user_knn, content, popularity, hybrid``; ``content`` is
         skipped (and the hybrid falls back without it) when ``item_topics`` is None.
     items : DataFrame, optional
-        ``dim_items``: with the time split, items created up to the test day join the
-        catalogue (``created_at`` filters them when present).
+        ``dim_items`` (``post_id, created_at``): catalogue items created before the test
+        window join the catalogue without training events.
     item_topics : DataFrame, optional
         ``post_id, topic_id, weight``.
     test_size : float, default 0.2
         Random split only.
-    date_col : str, optional
     user_groups : sequence of {"all", "warm", "cold"}, optional
-        Default ``("all", "warm", "cold")`` for the time split, ``("all",)`` otherwise.
+        Default ``("all", "warm", "cold")`` for event splits, ``("all",)`` for random.
     model_params : mapping, optional
         Extra parameters per model name.
-    weighting : str, default "log1p"
     max_users : int, optional
-        Evaluate a seeded random sample of at most this many test users (models are
-        still fitted on all training data).
-    random_state : int, default 0
-    return_recommendations : bool, default False
-        Also return the concatenated recommendations (column ``evaluated_model``).
+        Evaluate a seeded random sample of at most this many test users (drawn from the
+        sorted user ids, so the sample does not depend on row order).
+    holdout_days, holdout_items, min_eval_users : int
+        See :func:`holdout_split`.
+    warm_min_events : int, default 3
+        Training events that make a test user ``warm``.
+    event_types, score_params, as_of_end
+        See :func:`preference_scores`.
+    tune_blend : bool, default True
+        Tune the hybrid's ``popularity_blend`` on a validation split of the training
+        events (event splits only; ``model_params["hybrid"]["popularity_blend"]`` wins).
 
     Returns
     -------
     DataFrame
-        ``model, metric, value, k, n_users_evaluated, split, users``.
+        :data:`EVAL_COLUMNS`: ``model, metric, value, k, n_users_evaluated, split,
+        users, split_reason, n_test_users, min_eval_users, eval_warning,
+        popularity_blend`` (the hybrid's tuned blend; null on other models' rows).
     """
-    if split == "time":
-        train, test, info = time_split(data, date_col=date_col)
+    model_params = {m: dict(v) for m, v in (model_params or {}).items()}
+    blend_table = None
+    if split in ("time", "leave_last_out"):
+        if split == "time":
+            train, test, info = holdout_split(
+                data, holdout_days=holdout_days, holdout_items=holdout_items,
+                min_eval_users=min_eval_users, items=items, event_types=event_types,
+                score_params=score_params, as_of_end=as_of_end)
+        else:
+            train, test, info = leave_last_out_split(
+                data, holdout_items=holdout_items, event_types=event_types,
+                score_params=score_params, as_of_end=as_of_end)
+            info["catalogue_extra"] = _catalogue_extra(items, None, as_of_end)
+            test = _in_catalogue(test, train, info["catalogue_extra"])
+            info.update(kind="leave_last_out", reason="leave-last-out requested",
+                        n_test_users=int(test["user_id"].nunique()), warning="")
         groups = tuple(user_groups or ("all", "warm", "cold"))
-        extra = None
-        if items is not None:
-            it = items
-            if "created_at" in it.columns:
-                created = pd.to_datetime(it["created_at"], utc=True).dt.tz_convert(None)
-                it = it[(created < info["test_date"] + pd.Timedelta(days=1)).to_numpy()]
-            extra = it["post_id"].to_numpy()
+        extra = info["catalogue_extra"]
+        hp = model_params.setdefault("hybrid", {})
+        if "hybrid" in models and tune_blend and "popularity_blend" not in hp:
+            hp["popularity_blend"], blend_table = tune_popularity_blend(
+                info["train_events"], k=k, grid=blend_grid, holdout_days=holdout_days,
+                holdout_items=holdout_items, min_eval_users=min_eval_users, items=items,
+                item_topics=item_topics, event_types=event_types, score_params=score_params,
+                hybrid_params={kk: v for kk, v in hp.items() if kk != "popularity_blend"},
+                weighting=weighting)
     elif split == "random":
         scores = data if "event_type" not in data.columns else interaction_scores(
             data, by_date=False)
         train, test, info = random_split(scores, test_size=test_size, random_state=random_state)
+        info.update(reason="random split requested (no usable timestamps)",
+                    n_test_users=int(test["user_id"].nunique()), warning="")
         groups = tuple(user_groups or ("all",))
         extra = items["post_id"].to_numpy() if items is not None else None
     else:
-        raise ValueError("split must be 'time' or 'random'")
+        raise ValueError("split must be 'time', 'leave_last_out' or 'random', "
+                         f"got {split!r}")
 
     shared = InteractionData(train, extra, weighting=weighting)
     counts = pd.Series(shared.item_counts, index=shared.items)
     n_train_users = len(shared.users)
-    test_users = pd.Index(test["user_id"].unique())
+    test_users = pd.Index(np.sort(test["user_id"].unique()))
     if max_users is not None and len(test_users) > max_users:
         rng = np.random.default_rng(random_state)
         test_users = test_users[np.sort(rng.choice(len(test_users), max_users, replace=False))]
         test = test[test["user_id"].isin(test_users)]
-    warm_mask = test_users.isin(shared.users)
+    n_train = (train.groupby("user_id")["n_events"].sum() if "n_events" in train.columns
+               else train.groupby("user_id").size())
+    tu_events = n_train.reindex(test_users).fillna(0).to_numpy()
     group_users = {
         "all": test_users,
-        "warm": test_users[warm_mask],
-        "cold": test_users[~warm_mask],
+        "warm": test_users[tu_events >= warm_min_events],
+        "cold": test_users[tu_events == 0],
     }
     rows, all_recs = [], []
     for name in models:
         if name == "content" and item_topics is None:
             continue
-        params = dict((model_params or {}).get(name, {}))
+        params = dict(model_params.get(name, {}))
         params.setdefault("weighting", weighting)
         rec = make_recommender(name, **params)
         rec.fit(shared, item_topics=item_topics)
@@ -392,6 +740,18 @@ def evaluate_recommenders(
             for metric in METRICS:
                 rows.append((name, metric, m[metric], k, n_eval, info["split"], g))
     out = pd.DataFrame(rows, columns=_METRIC_COLUMNS)
+    out["split_reason"] = str(info.get("reason", ""))
+    out["n_test_users"] = np.int64(info.get("n_test_users", 0))
+    out["min_eval_users"] = np.int64(min_eval_users)
+    out["eval_warning"] = str(info.get("warning", ""))
+    blend = model_params.get("hybrid", {}).get("popularity_blend")
+    out["popularity_blend"] = np.where(out["model"] == "hybrid",
+                                       np.nan if blend is None else float(blend), np.nan)
+    out["k"] = out["k"].astype(np.int64)
+    out["n_users_evaluated"] = out["n_users_evaluated"].astype(np.int64)
+    out.attrs["blend_table"] = blend_table
+    out.attrs["info"] = {kk: v for kk, v in info.items()
+                         if kk not in ("train_events", "catalogue_extra")}
     if return_recommendations:
         return out, (pd.concat(all_recs, ignore_index=True) if all_recs else pd.DataFrame())
     return out

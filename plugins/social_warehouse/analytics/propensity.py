@@ -23,7 +23,21 @@ rate on the same pairs. Days with more positives than ``max_pairs_per_day`` allo
 subsampled uniformly (seeded).
 
 Features (:class:`PropensityFeaturizer`, :func:`propensity_features`) use only events
-strictly before ``d`` (no leakage), plus profile tables. Running totals per user, item,
+strictly before ``d`` (no leakage), plus profile tables. As-of rules for the snapshot
+tables, when ``follows`` has a ``followed_at`` column (the warehouse's does):
+
+* ``r_follows_author`` counts only follows with ``followed_at`` before the day (a follow
+  without a time is left out: it cannot be placed before the day);
+* ``u_log_followers``, ``u_log_following`` and ``a_log_followers`` are counted from those
+  follows, not read from today's ``dim_users``;
+* ``a_is_kol``, when no ``kol`` table is given, flags authors whose follower count before
+  the day is in the top ``kol_quantile`` share of accounts with followers (the KOL scores
+  of the run cover the test day, so the audience stage does not pass them);
+* ``r_same_community`` needs ``communities`` computed on data before the test day; the
+  audience stage does not pass the run's communities (they cover the test day).
+
+Without ``followed_at`` the follows and profile counts are used as given (a snapshot:
+only safe when it predates the test day). Running totals per user, item,
 author and (user, author) by event day are built once with sorts of the event columns
 and looked up per pair, so scoring many days costs about as much as scoring one:
 
@@ -237,7 +251,9 @@ class PropensityFeaturizer:
         kol: pd.DataFrame | Iterable[Any] | None = None,
         item_topics: pd.DataFrame | None = None,
         exposure_types: Sequence[str] = EXPOSURE_TYPES,
+        kol_quantile: float = 0.9,
     ) -> None:
+        self.kol_quantile = kol_quantile
         self.items = items
         self.users = users
         self.follows = follows
@@ -288,7 +304,56 @@ class PropensityFeaturizer:
         self._n_authors = n_a
         self._ev = ev[["user_id", "post_id", "w"]].assign(_d=d_idx) if (
             self.item_topics is not None and len(self.item_topics)) else None
+        self._fit_follows()
         return self
+
+    def _fit_follows(self) -> None:
+        """Index follows by day when they carry ``followed_at`` (see the module doc)."""
+        f = self.follows
+        self._asof = f is not None and "followed_at" in f.columns
+        if not self._asof:
+            return
+        t = pd.to_datetime(f["followed_at"], utc=True)
+        ok = t.notna().to_numpy()
+        day = np.full(len(f), np.iinfo(np.int64).max)
+        day[ok] = _day(t[ok]).astype(np.int64)
+        fo = pd.DataFrame({"user_id": f["follower_id"].to_numpy()[ok],
+                           "author_id": f["followee_id"].to_numpy()[ok], "fday": day[ok]})
+        fo = fo.groupby(["user_id", "author_id"], sort=True, as_index=False)["fday"].min()
+        self._follow_day = fo
+        ids = pd.Index(pd.unique(np.r_[fo["user_id"].to_numpy(), fo["author_id"].to_numpy()]))
+        self._fid = ids
+        self._in_keys = self._day_keys(ids.get_indexer(fo["author_id"]), fo["fday"])
+        self._out_keys = self._day_keys(ids.get_indexer(fo["user_id"]), fo["fday"])
+
+    @staticmethod
+    def _day_keys(codes: np.ndarray, days) -> np.ndarray:
+        return np.sort(codes.astype(np.int64) * (1 << 32) + (np.asarray(days, np.int64)
+                                                              + (1 << 31)))
+
+    def _count_before(self, keys: np.ndarray, ids: np.ndarray, dd: np.ndarray) -> np.ndarray:
+        """Follows (in ``keys``) of each id with a day strictly before ``dd``."""
+        c = self._fid.get_indexer(pd.Index(ids)).astype(np.int64)
+        lo = np.searchsorted(keys, c * (1 << 32), side="left")
+        hi = np.searchsorted(keys, c * (1 << 32) + (dd.astype(np.int64) + (1 << 31)),
+                             side="left")
+        return np.where(c >= 0, hi - lo, 0).astype(np.float64)
+
+    def _kol_as_of(self, a: np.ndarray, dd: np.ndarray) -> np.ndarray:
+        """1 for authors in the top ``kol_quantile`` by followers before the day."""
+        out = np.zeros(len(a))
+        codes = np.arange(len(self._fid), dtype=np.int64)
+        for d in np.unique(dd):
+            n = self._count_before(self._in_keys, np.asarray(self._fid), np.full(
+                len(codes), d))
+            n = n[n > 0]
+            if not len(n):
+                continue
+            thr = np.quantile(n, self.kol_quantile)
+            m = dd == d
+            out[m] = (self._count_before(self._in_keys, a[m], dd[m]) >= max(thr, 1)).astype(
+                float)
+        return out
 
     def _topic_match(self, u: np.ndarray, p: np.ndarray, d_idx: np.ndarray) -> np.ndarray:
         from .topics import item_topic_matrix
@@ -369,8 +434,13 @@ class PropensityFeaturizer:
             return pd.to_numeric(pd.Series(ids).map(prof[col]), errors="coerce").fillna(
                 0).to_numpy()
 
-        F["u_log_followers"] = _log1p(prof_col(u, "followers_count"))
-        F["u_log_following"] = _log1p(prof_col(u, "following_count"))
+        dd_int = dd.astype("datetime64[D]").astype(np.int64)
+        if self._asof:
+            F["u_log_followers"] = _log1p(self._count_before(self._in_keys, u, dd_int))
+            F["u_log_following"] = _log1p(self._count_before(self._out_keys, u, dd_int))
+        else:
+            F["u_log_followers"] = _log1p(prof_col(u, "followers_count"))
+            F["u_log_following"] = _log1p(prof_col(u, "following_count"))
         its = self._item.lookup(ic, d_idx)
         F["i_log_users"] = _log1p(self._item_users.lookup(ic, d_idx)["users"])
         F["i_eng_rate"] = rate(its)
@@ -395,13 +465,24 @@ class PropensityFeaturizer:
         F["i_has_campaign"] = (pd.Series(p).map(it["campaign_id"]).notna().to_numpy()
                                .astype(float) if it is not None and "campaign_id" in it.columns
                                else np.zeros(n))
-        F["a_log_followers"] = _log1p(prof_col(a, "followers_count"))
-        F["a_is_kol"] = pd.Series(a).isin(kol_set(self.kol)).to_numpy().astype(np.float64)
+        if self._asof:
+            F["a_log_followers"] = _log1p(self._count_before(self._in_keys, a, dd_int))
+        else:
+            F["a_log_followers"] = _log1p(prof_col(a, "followers_count"))
+        if self.kol is None and self._asof:
+            F["a_is_kol"] = self._kol_as_of(a, dd_int)
+        else:
+            F["a_is_kol"] = pd.Series(a).isin(kol_set(self.kol)).to_numpy().astype(
+                np.float64)
         ast = self._author.lookup(ac, d_idx)
         F["a_log_users"] = _log1p(self._author_users.lookup(ac, d_idx)["users"])
         F["a_eng_rate"] = rate(ast)
         ua_df = pd.DataFrame({"user_id": u, "author_id": a})
-        if self.follows is not None and len(self.follows):
+        if self._asof:
+            fd = ua_df.merge(self._follow_day, how="left", on=["user_id", "author_id"])
+            fday = fd["fday"].to_numpy(np.float64)  # NaN: no follow
+            F["r_follows_author"] = (fday < dd_int).astype(np.float64)
+        elif self.follows is not None and len(self.follows):
             f = self.follows[["follower_id", "followee_id"]].drop_duplicates().rename(
                 columns={"follower_id": "user_id", "followee_id": "author_id"}).assign(_f=1.0)
             F["r_follows_author"] = ua_df.merge(f, how="left", on=["user_id", "author_id"])[

@@ -35,10 +35,20 @@ Models (all share one user/item index, so they can be mixed):
     fresh posts get exposure; a user with some history but too little for CF gets the
     content model; an unknown user gets popularity. Every list is filled up to ``n``
     from the next model in the chain (CF, content, popularity) and each row says which
-    model produced it.
+    model produced it. With ``popularity_blend = a > 0`` a warm user's CF list is
+    re-ranked by ``(1 - a) * cf / max_cf(user) + a * pop / max_pop`` over the CF and
+    popularity candidates: on exports where popularity beats CF, the offline evaluation
+    tunes ``a`` on a validation split carved from the training data
+    (:func:`~social_warehouse.analytics.evaluation.tune_popularity_blend`).
 
 Items already seen by the user (any positive score in the training data) are never
 recommended when ``exclude_seen`` is true (default).
+
+Numerics and ties: the score matrix is float64 (a float32 cast turned the scores of
+years-old events, 1e-145 and less, into 0 and so made seen items recommendable); rows are
+L2-normalised in float64 before the similarity products run in float32. Equal scores are
+ordered by item index (stable sorts over sorted column indices), so the same input gives
+the same lists, run after run.
 """
 
 from __future__ import annotations
@@ -91,11 +101,17 @@ def _segment_topk(indptr: np.ndarray, data: np.ndarray, k: int):
         return e, e, e
     key = np.repeat(np.arange(len(counts), dtype=np.uint64), counts)
     key <<= np.uint64(32)
-    v = np.ascontiguousarray(data, dtype=np.float32)
+    v = np.asarray(data, dtype=np.float64)
+    if len(v):  # per-row scaling keeps the order and keeps tiny float64 values above 0
+        row_max = np.maximum.reduceat(np.abs(v), np.asarray(indptr[:-1])[counts > 0])
+        scale = np.ones(len(counts))
+        scale[counts > 0] = np.where(row_max > 0, row_max, 1.0)
+        v = v / np.repeat(scale, counts)
+    v = np.ascontiguousarray(v, dtype=np.float32)
     bits = ~_float_order_key(v) if np.signbit(v).any() else ~v.view(np.uint32)
     key |= bits
     del bits
-    order = np.argsort(key)
+    order = np.argsort(key, kind="stable")  # ties: by stored position (sorted columns)
     del key
     # the first min(count, k) sorted positions of every row: O(rows * k) index work
     take = np.minimum(counts, k).astype(np.int64)
@@ -121,12 +137,15 @@ def topk_per_row(M: sp.spmatrix, k: int) -> sp.csr_matrix:
     """
     M = sp.csr_matrix(M)
     M.sum_duplicates()
+    M.sort_indices()
     return _topk_csr(M, k)
 
 
 def _topk_csr(M: sp.csr_matrix, k: int) -> sp.csr_matrix:
     """:func:`topk_per_row` for a CSR matrix known to hold no duplicate entries
-    (sparse products do not), skipping the index sort ``sum_duplicates`` costs."""
+    (sparse products do not). Column indices are sorted first, so equal values keep
+    the lower index (deterministic ties)."""
+    M.sort_indices()
     pos, rows, _ = _segment_topk(M.indptr, M.data, k)
     counts = np.bincount(rows, minlength=M.shape[0])
     indptr = np.zeros(M.shape[0] + 1, dtype=np.int64)
@@ -152,11 +171,21 @@ def _blocks_by_budget(work: np.ndarray, budget: float, max_rows: int) -> list[tu
 
 
 def _l2_normalize_rows(X: sp.csr_matrix) -> sp.csr_matrix:
-    X = sp.csr_matrix(X, dtype=np.float32, copy=True)
+    """Rows scaled to unit L2 norm, computed in float64 (tiny weights survive), as float32.
+
+    Each row is first divided by its largest absolute value, so squaring cannot underflow.
+    """
+    X = sp.csr_matrix(X, dtype=np.float64, copy=True)
+    X.sort_indices()
+    counts = np.diff(X.indptr)
+    if X.nnz:
+        row_max = np.zeros(X.shape[0])
+        row_max[counts > 0] = np.maximum.reduceat(np.abs(X.data), X.indptr[:-1][counts > 0])
+        X.data /= np.repeat(np.where(row_max > 0, row_max, 1.0), counts)
     norms = np.sqrt(np.asarray(X.multiply(X).sum(axis=1)).ravel())
     inv = np.divide(1.0, norms, out=np.zeros_like(norms), where=norms > 0)
-    X.data *= np.repeat(inv, np.diff(X.indptr)).astype(np.float32)
-    return X
+    X.data *= np.repeat(inv, counts)
+    return X.astype(np.float32)
 
 
 def cosine_topk_neighbors(
@@ -198,7 +227,7 @@ def cosine_topk_neighbors(
         Row ``i`` holds the ``n_neighbors`` most similar other entities with their
         cosine similarity; the diagonal is excluded.
     """
-    X = sp.csr_matrix(X, dtype=np.float32)
+    X = sp.csr_matrix(X)
     A = X.T.tocsr() if axis == 0 else X  # entities x features
     An = _l2_normalize_rows(A)
     AnT = An.T.tocsr()  # features x entities
@@ -253,7 +282,7 @@ class InteractionData:
     ----------
     users : pandas.Index
     items : pandas.Index
-    X : csr_matrix float32, shape (n_users, n_items)
+    X : csr_matrix float64, shape (n_users, n_items)
     user_counts : ndarray, items per user
     item_counts : ndarray, users per item
     """
@@ -279,6 +308,10 @@ class InteractionData:
         all_items = all_items.sort_values()
         i_codes = all_items.get_indexer(item_vals)
         w = pd.to_numeric(scores[score_col], errors="coerce").fillna(0.0).to_numpy(np.float64)
+        # duplicates are summed in (user, item, value) order: the same rows in any input
+        # order give the same float sums
+        order = np.lexsort((w, i_codes, u_codes))
+        u_codes, i_codes, w = u_codes[order], i_codes[order], w[order]
         X = sp.csr_matrix(
             (w, (u_codes, i_codes)), shape=(len(users), len(all_items)), dtype=np.float64
         )
@@ -293,7 +326,8 @@ class InteractionData:
         X.eliminate_zeros()
         self.users = pd.Index(users)
         self.items = all_items
-        self.X = X.astype(np.float32).tocsr()
+        X.sort_indices()
+        self.X = X.tocsr()  # float64: a float32 cast rounds tiny positive scores to 0
         self.weighting = weighting
         self.user_counts = np.diff(self.X.indptr)
         self.item_counts = np.bincount(self.X.indices, minlength=len(all_items))
@@ -367,10 +401,10 @@ class _BaseRecommender:
             outs.append((r + s, c, v))
         if not outs:
             e0 = np.zeros(0, dtype=np.int64)
-            return e0, e0, np.zeros(0, dtype=np.float32), e0
+            return e0, e0, np.zeros(0, dtype=np.float64), e0
         r = np.concatenate([o[0] for o in outs])
         c = np.concatenate([o[1] for o in outs])
-        v = np.concatenate([o[2] for o in outs]).astype(np.float32)
+        v = np.concatenate([o[2] for o in outs]).astype(np.float64)
         # entries come grouped by user and best first: rank within user
         starts = np.r_[0, np.flatnonzero(np.diff(r)) + 1]
         lens = np.diff(np.r_[starts, len(r)])
@@ -427,7 +461,7 @@ class _BaseRecommender:
             )
         if not parts:
             return pd.DataFrame({c: pd.Series(dtype=t) for c, t in zip(
-                REC_COLUMNS, [object, np.int32, object, np.float32, object], strict=True)})
+                REC_COLUMNS, [object, np.int32, object, np.float64, object], strict=True)})
         return pd.concat(parts, ignore_index=True)
 
     def _models(self, pos: np.ndarray, items: np.ndarray) -> np.ndarray:
@@ -439,7 +473,7 @@ class _BaseRecommender:
                 "user_id": users,
                 "rank": (np.asarray(rank0) + 1).astype(np.int32),
                 "post_id": np.asarray(self.data_.items)[item_idx],
-                "score": np.asarray(score, dtype=np.float32),
+                "score": np.asarray(score, dtype=np.float64),
                 "model": model,
             }
         )
@@ -452,9 +486,10 @@ def _extract_topn(
     item_mask: np.ndarray | None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Top-``n`` positive entries per row of a sparse score block, skipping seen items."""
-    S = sp.csr_matrix(S, dtype=np.float32)  # a product: no duplicate entries
+    S = sp.csr_matrix(S, dtype=np.float64)  # a product: no duplicate entries
     if seen is not None and seen.nnz:
-        S = (S - seen.multiply(np.float32(3e38))).tocsr()
+        S = (S - seen.multiply(3e300)).tocsr()
+    S.sort_indices()
     keep = S.data > 0
     if item_mask is not None:
         keep &= item_mask[S.indices]
@@ -474,19 +509,28 @@ def _extract_topn_dense(
         e = np.zeros(0, dtype=np.int64)
         return e, e, np.zeros(0, dtype=np.float32)
     kk = min(n, m)
+    if np.isnan(S).any():
+        S = np.where(np.isnan(S), -np.inf, S)
     if kk < m:
-        part = np.argpartition(-S, kk - 1, axis=1)[:, :kk]
+        # the kk largest per row; among values equal to the kk-th, the lower columns
+        # (argpartition alone would pick an arbitrary subset of the ties)
+        thr = -np.partition(-S, kk - 1, axis=1)[:, kk - 1:kk]
+        greater = S > thr
+        equal = S == thr
+        need = kk - greater.sum(axis=1, keepdims=True)
+        take = greater | (equal & (np.cumsum(equal, axis=1) <= need))
+        part = np.nonzero(take)[1].reshape(S.shape[0], kk)  # row-major: sorted columns
     else:
         part = np.broadcast_to(np.arange(m), S.shape).copy()
     vals = np.take_along_axis(S, part, axis=1)
-    order = np.argsort(-vals, axis=1, kind="stable")
-    part = np.take_along_axis(part, order, axis=1)
+    order = np.argsort(-vals, axis=1, kind="stable")[:, :kk]
     vals = np.take_along_axis(vals, order, axis=1)
+    part = np.take_along_axis(part, order, axis=1)
     rows = np.repeat(np.arange(S.shape[0]), kk)
     part, vals = part.ravel(), vals.ravel()
     ok = np.isfinite(vals) & (vals > 0)
     items = part[ok] if cols is None else cols[part[ok]]
-    return rows[ok], items.astype(np.int64), vals[ok].astype(np.float32)
+    return rows[ok], items.astype(np.int64), vals[ok].astype(np.float64)
 
 
 # --------------------------------------------------------------------------------------
@@ -729,10 +773,14 @@ class ContentRecommender(_BaseRecommender):
             pool = np.unique(np.concatenate(pool_set)) if pool_set else np.zeros(0, np.int64)
         self.pool_ = pool.astype(np.int64)
         P = data.X @ T
-        self.user_profiles_ = self._normalise(np.asarray(P, dtype=np.float32))
+        self.user_profiles_ = self._normalise(np.asarray(P, dtype=np.float64)).astype(
+            np.float32)
 
     @staticmethod
     def _normalise(P: np.ndarray) -> np.ndarray:
+        """Unit rows; each row is divided by its largest |value| first (no underflow)."""
+        m = np.abs(P).max(axis=1, keepdims=True) if P.size else np.zeros((len(P), 1))
+        P = np.divide(P, m, out=np.zeros_like(P), where=m > 0)
         n = np.linalg.norm(P, axis=1, keepdims=True)
         return np.divide(P, n, out=np.zeros_like(P), where=n > 0)
 
@@ -802,6 +850,10 @@ class HybridRecommender(_BaseRecommender):
     cf_params, content_params : dict, optional
         Parameters of the sub-models.
     weighting : str, default "log1p"
+    popularity_blend : float, default 0
+        Weight ``a`` in [0, 1] of popularity in a warm user's list (see the module
+        docstring); 0 is plain CF, 1 is popularity. Read at recommendation time, so a
+        fitted model can be re-ranked with another value.
 
     Attributes
     ----------
@@ -820,7 +872,11 @@ class HybridRecommender(_BaseRecommender):
         cf_params: dict[str, Any] | None = None,
         content_params: dict[str, Any] | None = None,
         weighting: str = "log1p",
+        popularity_blend: float = 0.0,
     ) -> None:
+        if not 0.0 <= float(popularity_blend) <= 1.0:
+            raise ValueError(f"popularity_blend must be in [0, 1], got {popularity_blend!r}")
+        self.popularity_blend = float(popularity_blend)
         self.cf = cf
         self.min_user_interactions = min_user_interactions
         self.min_item_interactions = min_item_interactions
@@ -847,6 +903,7 @@ class HybridRecommender(_BaseRecommender):
         uidx = np.asarray(uidx, dtype=np.int64)
         counts = self.data_.user_counts[uidx]
         warm = np.flatnonzero(counts >= self.min_user_interactions)
+        self._blend_pop = None
         tiers = []  # (pos, item, score, rank, tier, model_code)
 
         def add(pos_map, res, tier, code, max_rank=None):
@@ -859,7 +916,7 @@ class HybridRecommender(_BaseRecommender):
         slots = self.cold_item_slots if (self.content_ is not None and
                                          self.cold_items_.any()) else 0
         if len(warm):
-            cf = self.cf_._recommend_idx(uidx[warm], n, exclude_seen, item_mask)
+            cf = self._cf_list(uidx[warm], n, exclude_seen, item_mask)
             if slots:
                 cmask = self.cold_items_ if item_mask is None else self.cold_items_ & item_mask
                 add(warm, self.content_._recommend_idx(uidx[warm], slots, exclude_seen, cmask),
@@ -886,7 +943,7 @@ class HybridRecommender(_BaseRecommender):
             return e, e, np.zeros(0, dtype=np.float32), e
         pos = np.concatenate([t[0] for t in tiers])
         item = np.concatenate([t[1] for t in tiers])
-        score = np.concatenate([t[2] for t in tiers]).astype(np.float32)
+        score = np.concatenate([t[2] for t in tiers]).astype(np.float64)
         rank = np.concatenate([t[3] for t in tiers])
         tier = np.concatenate([t[4] for t in tiers])
         code = np.concatenate([t[5] for t in tiers])
@@ -900,8 +957,51 @@ class HybridRecommender(_BaseRecommender):
         lens = np.diff(np.r_[starts, len(pos)])
         r0 = np.arange(len(pos)) - np.repeat(starts, lens)
         k = r0 < n
+        if self._blend_pop is not None and self._blend_pop.any():
+            from_pop = self._blend_pop[self._blend_pop]
+            hit = pd.MultiIndex.from_arrays([uidx[pos], item]).isin(from_pop.index)
+            code = np.where(hit & (code == 0), 2, code)
         self._last_codes = code[k]
         return pos[k], item[k], score[k], r0[k]
+
+    def _cf_list(self, uidx, n, exclude_seen, item_mask):
+        """The CF top-``n`` of warm users, blended with popularity when asked.
+
+        Blended rows where popularity contributes at least as much as CF to the blended
+        score are marked in ``self._blend_pop``, so that they are labelled
+        ``popularity``.
+        """
+        a = self.popularity_blend
+        self._blend_pop = None
+        if a <= 0:
+            return self.cf_._recommend_idx(uidx, n, exclude_seen, item_mask)
+        m = 3 * n
+        cp, ci, cv, _ = self.cf_._recommend_idx(uidx, m, exclude_seen, item_mask)
+        pp, pi, _, _ = self.popularity_._recommend_idx(uidx, m, exclude_seen, item_mask)
+        cf_max = np.zeros(len(uidx))
+        np.maximum.at(cf_max, cp, cv)
+        pop = self.data_.item_counts.astype(np.float64)
+        pop_max = max(float(pop.max()) if len(pop) else 0.0, 1.0)
+        df = pd.DataFrame({
+            "pos": np.r_[cp, pp].astype(np.int64),
+            "item": np.r_[ci, pi].astype(np.int64),
+            "cf": np.r_[np.divide(cv, cf_max[cp], out=np.zeros(len(cv)), where=cf_max[cp] > 0),
+                        np.zeros(len(pp))],
+        })
+        df = df.groupby(["pos", "item"], sort=True, as_index=False)["cf"].max()
+        cf_part = (1 - a) * df["cf"].to_numpy()
+        pop_part = a * pop[df["item"].to_numpy()] / pop_max
+        df["score"] = cf_part + pop_part
+        df["from_pop"] = pop_part >= cf_part
+        df = df.sort_values(["pos", "score", "item"], ascending=[True, False, True],
+                            kind="stable")
+        df["rank"] = df.groupby("pos", sort=False).cumcount()
+        df = df[df["rank"] < n]
+        self._blend_pop = pd.Series(df["from_pop"].to_numpy(),
+                                    index=pd.MultiIndex.from_arrays(
+                                        [uidx[df["pos"].to_numpy()], df["item"].to_numpy()]))
+        return (df["pos"].to_numpy(), df["item"].to_numpy(), df["score"].to_numpy(),
+                df["rank"].to_numpy())
 
     def _short_of(self, tiers, n_users: int, n: int) -> np.ndarray:
         """Positions of users with fewer than ``n`` distinct items in ``tiers`` so far."""

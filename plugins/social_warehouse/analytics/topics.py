@@ -71,6 +71,7 @@ from sklearn.feature_extraction.text import (
 __all__ = [
     "MixedTextAnalyzer",
     "TopicModel",
+    "TopicsSkipped",
     "fit_topics",
     "item_topic_matrix",
     "topic_coherence_npmi",
@@ -78,6 +79,14 @@ __all__ = [
     "topic_stability",
     "DEFAULT_TOPIC_RANGE",
 ]
+
+class TopicsSkipped(ValueError):
+    """The texts cannot support a topic model (too few documents or terms).
+
+    The message is the reason; the topics stage records it and writes empty outputs
+    instead of failing the run.
+    """
+
 
 #: Candidate numbers of topics when none is given.
 DEFAULT_TOPIC_RANGE: tuple[int, ...] = (4, 6, 8, 10, 12, 15, 20, 25, 30)
@@ -464,13 +473,23 @@ class TopicModel:
         texts = list(texts)
         self._n_docs = len(texts)
         if self._n_docs < 3:
-            raise ValueError("need at least 3 documents to fit topics")
+            raise TopicsSkipped(f"need at least 3 documents to fit topics, got {self._n_docs}")
         vec = self._vectorizer(self._n_docs)
-        X = vec.fit_transform(texts)
+        try:
+            X = vec.fit_transform(texts)
+        except ValueError as exc:  # sklearn: "After pruning, no terms remain", "empty vocabulary"
+            raise TopicsSkipped(
+                f"no terms survive the vocabulary pruning of {self._n_docs} documents "
+                f"(min_df={vec.min_df}, max_df={vec.max_df}): {exc}") from exc
         terms = vec.get_feature_names_out()
+        if len(terms) < 2:
+            raise TopicsSkipped(
+                f"only {len(terms)} term(s) survive the vocabulary pruning of "
+                f"{self._n_docs} documents ({list(terms)}): no topics to separate")
         keep_docs = np.flatnonzero(X.getnnz(axis=1) > 0)
         if keep_docs.size < 3:
-            raise ValueError("fewer than 3 documents have any token")
+            raise TopicsSkipped(f"only {keep_docs.size} of {self._n_docs} documents keep any "
+                                "term after pruning (need 3)")
         cands = self._candidates(keep_docs.size, len(terms))
         rng = np.random.default_rng(self.random_state)
         rows = []

@@ -391,7 +391,10 @@ class Field:
         return bool(self.options.get("required", self.rule == "id"))
 
     def parse(self, raws: tuple) -> tuple[Any, str | None, bool]:
-        cleaned = []
+        fn = self._fn
+        if fn is None:
+            raise TypeError(f"field {self.name!r} has no parser: build it with make_field()")
+        cleaned: list[str | None] = []
         for raw in raws:
             if raw is None:
                 cleaned.append(None)
@@ -412,10 +415,10 @@ class Field:
                 missing = [n for n, c in zip(self._part_names, cleaned, strict=True) if c is None]
                 if missing:
                     return None, f"date part(s) {', '.join(missing)} empty", False
-                value = self._fn(dict(zip(self._part_names, cleaned, strict=True)))
+                value = fn(dict(zip(self._part_names, cleaned, strict=True)))
             else:
                 try:
-                    value = self._fn(cleaned[0])
+                    value = fn(cleaned[0])
                 except _Repaired as fix:
                     value, repaired = fix.value, True
         except ParseFailure as exc:

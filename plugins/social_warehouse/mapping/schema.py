@@ -867,8 +867,9 @@ class _Checker:
 
     def _check_lookup_cycles(self, lookups: dict[str, LookupSpec]) -> None:
         for name in lookups:
-            seen, cur = [], name
-            while cur in lookups and lookups[cur].through:
+            seen: list[str] = []
+            cur = name
+            while cur in lookups and (through := lookups[cur].through):
                 if cur in seen:
                     self.err(
                         ("lookups", name, "through"),
@@ -876,7 +877,7 @@ class _Checker:
                     )
                     break
                 seen.append(cur)
-                cur = lookups[cur].through
+                cur = through
 
     def _check_ref(self, f: FileSpec, ref: str, path: tuple) -> None:
         """A field name or a raw column; raw columns become implicit text fields."""
@@ -896,10 +897,9 @@ class _Checker:
 
     def _check_output(self, f: FileSpec, fi: int, oi: int, out: OutputSpec, lookups) -> None:
         path = ("files", fi, "outputs", oi)
-        types = {}
+        types: dict[str, str | None] = {}
         for col, spec in out.columns.items():
             types[col] = self._value_type(f, spec, lookups)
-        out.column_types = {c: t for c, t in types.items()}
         if out.kind == "entity":
             entity = ENTITIES[out.target]
             for col, spec in out.columns.items():
@@ -911,16 +911,16 @@ class _Checker:
                         f"(columns: {', '.join(entity.column_names)})",
                     )
                     continue
-                c = entity.column(col)
+                ecol = entity.column(col)
                 vt = types[col]
                 if spec["kind"] == "const":
-                    self._check_const(spec, c, cpath, entity.name)
-                elif vt is not None and vt not in _COMPATIBLE[c.type]:
+                    self._check_const(spec, ecol, cpath, entity.name)
+                elif vt is not None and vt not in _COMPATIBLE[ecol.type]:
                     self.err(
                         cpath,
-                        f"{entity.name}.{col} is {c.type} but the value is {vt}; "
+                        f"{entity.name}.{col} is {ecol.type} but the value is {vt}; "
                         "declare a field with a rule producing "
-                        f"{' or '.join(sorted(_COMPATIBLE[c.type]))}",
+                        f"{' or '.join(sorted(_COMPATIBLE[ecol.type]))}",
                     )
                 if (
                     col == "event_type"

@@ -2,11 +2,13 @@
 
 For every validation definition of the checkpoint ``social_warehouse_daily__<stage>``:
 
-1. the suite's batch is read from DuckDB (read-only connection, closed before returning):
-   the table's rows projected to the columns the expectations name (``kind: rows``) or a
-   one-row frame of SQL metrics (``kind: metrics``, see :mod:`.metrics`);
-2. the validation definition runs on that DataFrame with the suite's parameters
-   (``thresholds.yml`` + run-time values such as ``max_timestamp``);
+1. ``kind: rows`` suites run inside DuckDB (read-only connection, closed before returning):
+   each row-level expectation is a SQL aggregate (violation counts + a few examples, see
+   :mod:`.pushdown`), whose result is stored as GX's validation result; with
+   ``engine="pandas"`` the projected rows are read into pandas and GX scans them instead;
+2. ``kind: metrics`` suites: a one-row frame of SQL metrics (see :mod:`.metrics`), which the
+   validation definition validates with the suite's parameters (``thresholds.yml`` +
+   run-time values such as ``max_timestamp``);
 3. each expectation becomes a result row: critical failures fail the gate, failures of
    ``severity: warning`` (e.g. a ``mostly`` under a soft threshold) are warnings.
 
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
 import time
 from collections.abc import Iterator
@@ -26,9 +29,12 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from ..ingest import declared_time_window
+from .docs import install_severity_icons, mark_warning_suites, warning_only_validations
 from .frames import rows_frame, source_locations, table_exists
 from .gx_project import checkpoint_name, get_context, prepare_run_project, sync_context
 from .metrics import build_metrics
+from .pushdown import metrics_supported, validate_metrics_suite, validate_rows_suite
 from .result import GateFailed, GateResult, format_value, result_row
 from .specs import SuiteSpec, load_suite_specs
 from .thresholds import QualityConfigError, load_thresholds
@@ -39,6 +45,9 @@ log = logging.getLogger(__name__)
 
 #: Stages gated today; analytics and marts get suites (and so a gate) by adding suite JSON.
 STAGES = ("raw", "staging", "core", "analytics", "marts")
+#: Engines for ``rows`` suites (see :func:`run_gate`); ``$SW_GATE_ENGINE`` picks the default.
+ENGINES = ("sql", "pandas")
+ENGINE_ENV_VAR = "SW_GATE_ENGINE"
 _SKIP_KWARGS = {"column", "column_list", "result_format", "catch_exceptions", "meta", "batch_id"}
 
 
@@ -285,6 +294,22 @@ def _missing_table_row(spec: SuiteSpec, base: dict) -> dict:
     )
 
 
+def _docs_resources(context, docs_dir: Path, stage_specs: dict[str, SuiteSpec]) -> list | None:
+    """What a docs build renders: everything the first time in ``docs_dir`` (so every link of
+    the index works), then only this stage's suites and validations (+ the index): the pages
+    of the stages validated before are on disk already and do not change."""
+    if not (docs_dir / "index.html").is_file():
+        return None
+    from great_expectations.data_context.types.resource_identifiers import (
+        ExpectationSuiteIdentifier,
+    )
+
+    keys: list = [ExpectationSuiteIdentifier(name=name) for name in stage_specs]
+    keys += [key for key in context.validation_results_store.list_keys()
+             if key.expectation_suite_identifier.name in stage_specs]
+    return keys
+
+
 def run_gate(
     stage: str,
     db_path,
@@ -298,6 +323,7 @@ def run_gate(
     expectations_dir: Path | None = None,
     record: bool = True,
     build_docs: bool = True,
+    engine: str | None = None,
 ) -> GateResult:
     """Validate ``stage`` of the warehouse at ``db_path`` for the partition ``ds``.
 
@@ -323,6 +349,12 @@ def run_gate(
     record
         Write the result rows to the audit store (``<data_dir>/audit``) before returning or
         raising. ``record=False`` (tests) keeps nothing unless ``docs_dir`` is given.
+    engine
+        How ``rows`` suites are evaluated: ``"sql"`` (default, or ``$SW_GATE_ENGINE``) runs
+        each row-level expectation as a DuckDB aggregate (violation counts + a few
+        examples, see :mod:`.pushdown`) and checks the one-row metrics of ``metrics`` suites
+        with GX's rule itself; ``"pandas"`` reads the projected table into pandas and lets
+        GX scan it and the metrics frame (the reference the tests compare ``sql`` with).
 
     Returns
     -------
@@ -341,6 +373,9 @@ def run_gate(
     from ..config import get_settings
 
     t0 = time.perf_counter()
+    engine = engine or os.environ.get(ENGINE_ENV_VAR) or "sql"
+    if engine not in ENGINES:
+        raise QualityConfigError(f"gate engine {engine!r} is not one of {list(ENGINES)}")
     settings = get_settings()
     data_dir = Path(data_dir) if data_dir else settings.data_dir
     expectations_dir = Path(expectations_dir) if expectations_dir else settings.expectations_dir
@@ -390,15 +425,33 @@ def run_gate(
         lap("prepare")
         with _database(db_path) as con:
             event_types = allowed_event_types(con, ds)
+            # a source mapping's declared export time range replaces platform_start_date
+            declared = declared_time_window(con, ds)
             for vd in checkpoint.validation_definitions:
                 spec = stage_specs[vd.suite.name]
                 params = thresholds.for_suite(spec)
                 params.update(runtime_parameters(ds, params, event_types))
+                params.update(declared)
                 if not table_exists(con, spec.table):
                     rows.append(_missing_table_row(spec, base))
                     continue
                 examples: dict = {}
                 missing: list[str] = []
+                frame = None
+                if spec.kind == "rows" and engine == "sql":
+                    try:
+                        validation, missing = validate_rows_suite(
+                            con, context, vd, spec, params, result_format, run_identifier,
+                            checkpoint.id)
+                        new_rows = _rows_from_validation(
+                            validation, spec, base, None, examples, missing)
+                        _add_source_locations(con, spec, params, new_rows)
+                        rows.extend(new_rows)
+                    except Exception as exc:  # noqa: BLE001 - a named, recorded failure
+                        rows.append(_error_row(spec, base, "validate_batch", exc))
+                    finally:
+                        lap("validate")
+                    continue
                 try:
                     if spec.kind == "metrics":
                         metrics = build_metrics(con, spec.table, spec.metrics, params)
@@ -412,13 +465,19 @@ def run_gate(
                 finally:
                     lap("read")
                 try:
-                    validation = vd.run(
-                        checkpoint_id=checkpoint.id,
-                        batch_parameters={"dataframe": frame},
-                        expectation_parameters=params,
-                        result_format=result_format,
-                        run_id=run_identifier,
-                    )
+                    if (engine == "sql" and spec.kind == "metrics"
+                            and metrics_supported(spec, metrics.values)):
+                        validation = validate_metrics_suite(
+                            context, vd, spec, metrics.values, params, run_identifier,
+                            checkpoint.id)
+                    else:
+                        validation = vd.run(
+                            checkpoint_id=checkpoint.id,
+                            batch_parameters={"dataframe": frame},
+                            expectation_parameters=params,
+                            result_format=result_format,
+                            run_id=run_identifier,
+                        )
                     new_rows = _rows_from_validation(
                         validation, spec, base, frame, examples, missing)
                     if spec.kind == "rows":
@@ -434,7 +493,13 @@ def run_gate(
             from ..reporting.offline import make_offline
 
             try:
-                context.build_data_docs()
+                # the build re-renders the pages of every stage validated so far
+                install_severity_icons({e["type"] for spec in load_suite_specs(
+                    work_dir / "gx").values() for e in spec.expectations})
+                context.build_data_docs(resource_identifiers=_docs_resources(
+                    context, Path(docs_dir), stage_specs))
+                mark_warning_suites(Path(docs_dir), warning_only_validations(
+                    work_dir / "gx" / "uncommitted" / "validations"))
                 make_offline(Path(docs_dir))
                 docs_index = Path(docs_dir) / "index.html"
             except Exception:  # noqa: BLE001 - reports must not mask the gate's outcome

@@ -35,7 +35,19 @@ kind                   columns produced
 ``violations``         ``<name>``: rows where a cross-column ``condition`` holds (want 0)
 ``consecutive_rank``   ``<name>``: groups whose ``column`` is not exactly 1, 2, ..., n
 ``sql``                ``<name>``: the single value of a custom query
+``finite``             ``<name>`` (default ``non_finite_values``): NaN/±inf values in the
+                       score and weight columns (want 0)
 =====================  ==================================================================
+
+``finite`` is the check every score and weight column gets at every stage: pandas and
+Great Expectations count NaN as *missing*, so ``expect_column_values_to_be_between(min_value=0)``
+passes a NaN score, and DuckDB orders NaN above every number. Its ``columns`` default to the
+table's floating-point columns whose name contains ``score`` or ``weight``; nulls are not
+counted (the not-null checks own them). ``key`` names the columns printed with an example.
+
+``violations`` may add a ``hint_sql`` (one row of named values) and a ``hint`` (a text with
+``{name}`` fields) that the gate prints after the examples when the count is not 0: the
+likely cause of a violation (e.g. the score distribution behind ``recommended_seen_items``).
 
 The derived outputs (``analytics.*``, ``marts.*``) mostly use the last five: one row per
 user (``row_count_match`` against ``core.dim_users`` plus ``referential_share`` with
@@ -344,6 +356,63 @@ def _violations(con, table: str, opts: dict, params: dict, out: MetricsFrame) ->
         texts = [", ".join(f"{c}={v}" for c, v in zip(names, r, strict=True))
                  for r in cursor.fetchall()]
         out.examples[name] = list(dict.fromkeys(texts))  # e.g. one stale ds, not five
+        if opts.get("hint"):
+            out.examples[name].append(_hint(con, opts, params))
+
+
+def _hint(con, opts: dict, params: dict) -> str:
+    """``hint`` with its ``{name}`` fields filled from the one row of ``hint_sql``."""
+    from .result import HINT_PREFIX, format_value
+
+    values: dict[str, str] = {}
+    if opts.get("hint_sql"):
+        cursor = con.execute(opts["hint_sql"], query_params(opts["hint_sql"], params))
+        row = cursor.fetchone() or ()
+        values = {d[0]: format_value(v, 3) for d, v in zip(cursor.description, row,
+                                                           strict=False)}
+    text = opts["hint"].format(**values)
+    return text if text.startswith(HINT_PREFIX) else HINT_PREFIX + text
+
+
+_FLOAT_TYPES = ("DOUBLE", "FLOAT", "REAL")
+_SCORE_OR_WEIGHT = ("score", "weight")
+
+
+def _finite(con, table: str, opts: dict, params: dict, out: MetricsFrame) -> None:
+    """NaN and ±infinity in the score and weight columns (nulls are not counted)."""
+    name = opts.get("name") or "non_finite_values"
+    schema, tname = table.split(".", 1)
+    types = table_columns(con, schema, tname)
+    columns = opts.get("columns")
+    if columns is None:
+        columns = [c for c, t in types.items() if t.upper() in _FLOAT_TYPES
+                   and any(w in c.lower() for w in _SCORE_OR_WEIGHT)]
+    columns = [columns] if isinstance(columns, str) else list(columns)
+    absent = [c for c in columns if c not in types]
+    if absent:
+        raise KeyError(f"finite: column(s) {absent} not in {table}")
+    where = f" and ({opts['where']})" if opts.get("where") else ""
+    keys = opts.get("key") or []
+    keys = [keys] if isinstance(keys, str) else list(keys)
+    counts = [0] * len(columns)
+    if columns:  # one scan for all columns
+        counts = list(_one(con, "select " + ", ".join(
+            f"count(*) filter (where not isfinite({quote_ident(c)}))" for c in columns)
+            + f" from {_qual(table)} where true{where}", params))
+    total, texts = 0, []
+    for col, n in zip(columns, counts, strict=True):
+        cond = f"not isfinite({quote_ident(col)})"
+        total += int(n)
+        if n and len(texts) < _EXAMPLES:
+            cols = ", ".join(quote_ident(c) for c in [col, *keys])
+            order = f" order by {', '.join(quote_ident(k) for k in keys)}" if keys else ""
+            rows = _all(con, f"select {cols} from {_qual(table)} where {cond}{where}{order} "
+                             f"limit {_EXAMPLES - len(texts)}", params)
+            for value, *key in rows:
+                at = ", ".join(f"{k}={v}" for k, v in zip(keys, key, strict=True))
+                texts.append(f"{col}={value}" + (f" at {at}" if at else ""))
+    out.values[name] = total
+    out.examples[name] = texts
 
 
 def _consecutive_rank(con, table: str, opts: dict, params: dict, out: MetricsFrame) -> None:
@@ -406,6 +475,7 @@ METRIC_KINDS: dict[str, Callable] = {
     "violations": _violations,
     "consecutive_rank": _consecutive_rank,
     "sql": _sql,
+    "finite": _finite,
 }
 
 

@@ -31,6 +31,8 @@ GATE_RESULT_COLUMNS = (
     "exception",
 )
 _MAX_MESSAGE_LINES = 12
+#: Examples that start with this explain a failure (printed whole, not as an example).
+HINT_PREFIX = "likely cause: "
 
 
 def format_value(value: Any, digits: int = 6) -> str:
@@ -107,8 +109,13 @@ class GateResult:
         parts.append(exp)
         text = ", ".join(parts) + f": observed {row['observed_value']}"
         examples = json.loads(row["unexpected_examples"] or "[]")
+        # a metric's hint (see metrics.py, ``violations``) is printed whole, after the examples
+        hints = [e for e in examples if isinstance(e, str) and e.startswith(HINT_PREFIX)]
+        examples = [e for e in examples if e not in hints]
         if examples:
             text += f"; unexpected examples: {format_value(examples)}"
+        for hint in hints:
+            text += f"; {hint}"
         if row["exception"]:
             text += f"; error: {row['exception']}"
         return text

@@ -158,6 +158,12 @@ def build_sample_warehouse(
                 ) where _rn = 1
             """)
         q("""
+            create view staging.stg_event_types as
+            select event_type, weight, false as scale_by_value, declared_by
+            from raw.event_types
+            qualify row_number() over (partition by event_type order by ds desc) = 1
+        """)
+        q("""
             create table core.fct_follow_edges as
             select follower_id, followee_id, followed_at from staging.stg_follows
         """)

@@ -335,13 +335,33 @@ def finalize_run(run_id: str, ds: str, settings: Settings | None = None) -> dict
     error = "; ".join(f"{e['task']}: {e['error']}" for e in errors) or None
     if status == "failed" and not error:
         error = "an upstream task failed (see the Airflow task logs)"
+    docs = _publish_dbt_docs(run_id, ds, s) if status == "success" else None
     audit.finish_run(run_id, status, error, store_dir=s.data_dir / "audit",
                      reports_dir=s.data_dir / "reports")
     report = {"status": status, "error": error, "reports_index": str(s.data_dir / "reports" /
                                                                      "index.html")}
+    if docs:
+        report["dbt_docs"] = docs
     if status != "success":
         raise PipelineError(f"run {run_id} (ds={ds}) was not published: {error}")
     return report
+
+
+def _publish_dbt_docs(run_id: str, ds: str, settings: Settings) -> str | None:
+    """Static dbt docs of the just-published warehouse, beside the attempt's run report.
+
+    Documentation is a by-product: a failure is logged and leaves the run published.
+    """
+    from . import audit
+    from .dbt_docs import DbtDocsError, generate_dbt_docs
+
+    try:
+        ref = audit.current_run(run_id, store_dir=settings.data_dir / "audit")
+        out = audit.report_dir(ref, settings.data_dir / "reports") / "dbt_docs"
+        return str(generate_dbt_docs(out, ds, settings=settings)["index"])
+    except (DbtDocsError, LookupError, OSError) as exc:
+        log.warning("dbt docs for run %s not generated: %s", run_id, exc)
+        return None
 
 
 def run_ingest(ds: str, settings: Settings | None = None, landing_dir: str | None = None,

@@ -68,7 +68,8 @@ def built(tmp_path_factory):
         ingest_partition(settings.build_path, land, ds)
 
     def build(ds):
-        return run_dbt(["tag:staging", "tag:core"], ds, settings=settings, run_dir=root)
+        return run_dbt(["tag:staging", "tag:core"], ds, settings=settings,
+                       db_path=settings.build_path)
 
     return settings, build, root
 
@@ -119,16 +120,19 @@ def test_build_latest_records_dedup_and_graph_counts(built):
 
 
 def test_scores_match_an_independent_computation(built):
+    """fct_user_item_scores' formula, recomputed here: event weight * max(0.5 ^ (age /
+    14 days), 0.05), age counted from the user's newest event (capped at the end of the
+    logical date), plus 2.0 * max(watch ratio)."""
     settings, build, _ = built
     build(D2)
-    as_of_end = datetime(2026, 2, 3)
 
-    def decay(ts):
-        return 0.5 ** ((as_of_end - ts).total_seconds() / 86400 / 14)
+    def decay(ts, anchor):
+        return max(0.5 ** ((anchor - ts).total_seconds() / 86400 / 14), 0.05)
 
-    expected_b = (1 * decay(datetime(2026, 2, 1, 10)) + 3 * decay(datetime(2026, 2, 1, 10, 1))
-                  + 2.0 * 1.0)
-    expected_c = 5 * decay(datetime(2026, 2, 2, 9))
+    anchor_b = datetime(2026, 2, 1, 10, 1)  # b's newest event (the like)
+    expected_b = (1 * decay(datetime(2026, 2, 1, 10), anchor_b)
+                  + 3 * decay(datetime(2026, 2, 1, 10, 1), anchor_b) + 2.0 * 1.0)
+    expected_c = 5 * decay(datetime(2026, 2, 2, 9), datetime(2026, 2, 2, 9))
     got = dict(q(settings, "select user_id, score from core.fct_user_item_scores "
                  "where post_id = 'p1'"))
     assert math.isclose(got["b"], expected_b, rel_tol=1e-9)

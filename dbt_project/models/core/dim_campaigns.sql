@@ -25,6 +25,7 @@ final as (
         campaigns.budget,
         coalesce(participants.n_kols, 0) as n_kols,
         coalesce(participants.kol_ids, []) as kol_ids,
+        array_to_string(coalesce(participants.kol_ids, []), ', ') as kol_ids_text,
         coalesce(participants.n_posts, 0) as n_posts,
         coalesce(participants.n_kols, 0) >= 2 as is_co_promotion,
     from campaigns

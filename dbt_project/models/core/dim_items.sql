@@ -14,6 +14,7 @@ final as (
         posts.media_type,
         posts.duration_s,
         posts.hashtags,
+        array_to_string(posts.hashtags, ' ') as hashtags_text,
         posts.campaign_id,
         posts.campaign_id is not null as is_campaign_post,
         users.user_id is not null as has_known_author,

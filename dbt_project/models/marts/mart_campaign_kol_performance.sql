@@ -1,7 +1,51 @@
 with
 
-performance as (select * exclude (ds) from {{ source('analytics', 'campaign_kol_performance') }}),
+performance as (select * from {{ ref('campaign_kol_performance') }}),
 
-final as (select * from performance)
+final as (
+    select
+        {{ as_of_date() }} as ds,
+        campaign_id,
+        kol_id,
+        views::BIGINT as views,
+        likes::BIGINT as likes,
+        comments::BIGINT as comments,
+        shares::BIGINT as shares,
+        saves::BIGINT as saves,
+        engagements::BIGINT as engagements,
+        clicks::BIGINT as clicks,
+        conversions::BIGINT as conversions,
+        conversion_value::DOUBLE as conversion_value,
+        reach::BIGINT as reach,
+        unique_viewers::BIGINT as unique_viewers,
+        posts_with_events::BIGINT as posts_with_events,
+        n_posts::BIGINT as n_posts,
+        ctr::DOUBLE as ctr,
+        conversion_rate_click::DOUBLE as conversion_rate_click,
+        conversion_rate_view::DOUBLE as conversion_rate_view,
+        engagement_rate::DOUBLE as engagement_rate,
+        views_per_post::DOUBLE as views_per_post,
+        baseline_views::BIGINT as baseline_views,
+        baseline_engagements::BIGINT as baseline_engagements,
+        baseline_clicks::BIGINT as baseline_clicks,
+        baseline_conversions::BIGINT as baseline_conversions,
+        baseline_posts::BIGINT as baseline_posts,
+        baseline_views_per_post::DOUBLE as baseline_views_per_post,
+        baseline_ok::BOOLEAN as baseline_ok,
+        baseline_engagement_rate::DOUBLE as baseline_engagement_rate,
+        engagement_rate_lift::DOUBLE as engagement_rate_lift,
+        baseline_ctr::DOUBLE as baseline_ctr,
+        ctr_lift::DOUBLE as ctr_lift,
+        baseline_conversion_rate_view::DOUBLE as baseline_conversion_rate_view,
+        conversion_rate_view_lift::DOUBLE as conversion_rate_view_lift,
+        views_per_post_lift::DOUBLE as views_per_post_lift,
+        allocated_budget::DOUBLE as allocated_budget,
+        cost_per_engagement::DOUBLE as cost_per_engagement,
+        cost_per_click::DOUBLE as cost_per_click,
+        cost_per_conversion::DOUBLE as cost_per_conversion,
+        cpm::DOUBLE as cpm,
+        roas::DOUBLE as roas,
+    from performance
+)
 
 select * from final

@@ -1,10 +1,10 @@
 with
 
-communities as (select * exclude (ds) from {{ source('analytics', 'graph_communities') }}),
+communities as (select * from {{ ref('graph_communities') }}),
 
 members as (
     select metrics.community_id, users.user_id, users.handle, users.category
-    from {{ source('analytics', 'graph_user_metrics') }} as metrics
+    from {{ ref('graph_user_metrics') }} as metrics
     inner join {{ ref('dim_users') }} as users using (user_id)
 ),
 
@@ -42,13 +42,19 @@ top_handles as (
 
 final as (
     select
-        communities.community_id,
-        communities.size,
-        communities.modularity_contribution,
-        communities.modularity,
-        communities.top_members,
-        top_handles.top_member_handles,
-        coalesce(dominant_categories.dominant_categories, []) as dominant_categories,
+        {{ as_of_date() }} as ds,
+        communities.community_id::BIGINT as community_id,
+        communities.size::BIGINT as size,
+        communities.modularity_contribution::DOUBLE as modularity_contribution,
+        communities.modularity::DOUBLE as modularity,
+        communities.top_members::VARCHAR[] as top_members,
+        array_to_string(communities.top_members, ', ') as top_members_text,
+        coalesce(top_handles.top_member_handles, [])::VARCHAR[] as top_member_handles,
+        array_to_string(coalesce(top_handles.top_member_handles, []), ', ')
+            as top_member_handles_text,
+        coalesce(dominant_categories.dominant_categories, [])::VARCHAR[] as dominant_categories,
+        array_to_string(coalesce(dominant_categories.dominant_categories, []), ', ')
+            as dominant_categories_text,
     from communities
     left join top_handles using (community_id)
     left join dominant_categories using (community_id)

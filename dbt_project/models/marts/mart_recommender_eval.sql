@@ -1,20 +1,21 @@
-{{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key='ds') }}
+{{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key='ds',
+          on_schema_change='append_new_columns') }}
 {#- History of every run's offline evaluation: a rerun of a day replaces that day's rows,
     other days stay, so BI can show the trend. -#}
 with
 
-evaluation as (select * from {{ source('analytics', 'recommender_eval') }}),
+evaluation as (select * from {{ ref('recommender_eval') }}),
 
 final as (
     select
         cast(ds as date) as ds,
-        model,
-        metric,
-        value,
-        k,
-        n_users_evaluated,
-        split,
-        users as user_group,
+        model::VARCHAR as model,
+        metric::VARCHAR as metric,
+        value::DOUBLE as value,
+        k::BIGINT as k,
+        n_users_evaluated::BIGINT as n_users_evaluated,
+        split::VARCHAR as split,
+        users::VARCHAR as user_group,
     from evaluation
 )
 

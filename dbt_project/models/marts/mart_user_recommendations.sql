@@ -1,6 +1,6 @@
 with
 
-recommendations as (select * exclude (ds) from {{ source('analytics', 'user_recommendations') }}),
+recommendations as (select * from {{ ref('user_recommendations') }}),
 
 items as (select post_id, author_id, text, media_type from {{ ref('dim_items') }}),
 
@@ -8,11 +8,12 @@ users as (select user_id, handle from {{ ref('dim_users') }}),
 
 final as (
     select
-        recommendations.user_id,
-        recommendations.rank,
-        recommendations.post_id,
-        recommendations.score,
-        recommendations.model,
+        {{ as_of_date() }} as ds,
+        recommendations.user_id::VARCHAR as user_id,
+        recommendations.rank::BIGINT as rank,
+        recommendations.post_id::VARCHAR as post_id,
+        recommendations.score::DOUBLE as score,
+        recommendations.model::VARCHAR as model,
         items.author_id,
         authors.handle as author_handle,
         items.media_type,

@@ -390,8 +390,11 @@ def cmd_demo(a) -> int:
                 p.unlink()
     from .synthetic import generate
 
+    # one day carries a few quarantined rows (below the gate threshold), so a new user
+    # sees the quarantine section of the run report
     result = generate(profile=a.profile, days=a.days, seed=a.seed, out=s.data_dir,
-                      start_date=a.start_date, fmt=a.format)
+                      start_date=a.start_date, fmt=a.format,
+                      quarantine_day=min(1, a.days - 1))
     print(f"generated {a.days} days of '{a.profile}' exports in {s.landing_dir} "
           f"({result.seconds:.1f}s); running the DAG for each day:")
     rc = _run_days(result.dates, s, None, debug=a.debug)

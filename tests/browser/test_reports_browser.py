@@ -95,6 +95,8 @@ def reports(tmp_path_factory):
     run_gate("raw", good, run_id="run_ok", **kwargs)
     audit.record_publish("run_ok", target="warehouse.duckdb", tables={"core.dim_users": 400},
                          store_dir=store)
+    (data_dir / "published.json").write_text(
+        '{"run_id": "run_ok", "ds": "2026-01-08", "published_at": "2026-01-08T10:00:00"}')
     audit.finish_run("run_ok", "success", store_dir=store)
     return data_dir / "reports", root
 
@@ -149,13 +151,36 @@ def test_failed_validation_page_shows_the_failure_offline(reports):
 def test_run_report_and_index_render_offline(reports):
     reports_dir, root = reports
     dom, log = render((reports_dir / "run_failed" / "attempt-1" / "report.html").as_uri(),
-                      ARTIFACTS / "run_report_failed.png", root / "profile", height=2400)
+                      ARTIFACTS / "run_report_failed.png", root / "profile", height=3200)
     assert not console_errors(log)
     assert len(tbody_rows(dom, "inputs")) == 6          # 5 files + total
     assert len(tbody_rows(dom, "rejects")) == 1
     gate_rows = re.findall(r'<tr class="(passed|failed|warning|skipped)">', dom)
     assert gate_rows.count("failed") == 1 and len(gate_rows) > 100
+    # the failure is on top, the passed checks are collapsed (closed <details>) per table
+    assert dom.index('id="gate-problems-results"') < dom.index("<details")
+    details = re.findall(r"<details[^>]*>", dom)
+    assert len(details) > 10 and not any(" open" in d for d in details)
+    # trend charts drew as inline SVG; this page was written when it was the only run
+    charts = ("chart-rows-loaded", "chart-reject-rate", "chart-gate-failures",
+              "chart-durations")
+    for chart in charts:
+        assert re.search(rf'<svg id="{chart}".*?</svg>', dom, re.S), chart
+    reject = re.search(r'<svg id="chart-reject-rate".*?</svg>', dom, re.S).group(0)
+    assert reject.count("<circle") == 1
     dom, log = render((reports_dir / "index.html").as_uri(), ARTIFACTS / "runs_index.png",
-                      root / "profile", height=700)
-    assert len(tbody_rows(dom, "runs")) == 2
-    assert "run_failed" in dom and "run_ok" in dom
+                      root / "profile", height=1200)
+    assert not console_errors(log)
+    rows = tbody_rows(dom, "runs")
+    assert len(rows) == 2
+    failed = next(r for r in rows if "run_failed" in r)
+    served = next(r for r in rows if "run_ok" in r)
+    assert re.search(r'class="reason wrap">gate core: core\.dim_users', failed)
+    assert "badge served" in served and "badge served" not in failed
+    assert dom.count("<svg") == 4
+    # the index is rebuilt after every run: its charts have one point per run
+    reject = re.search(r'<svg id="chart-reject-rate".*?</svg>', dom, re.S).group(0)
+    assert reject.count("<circle") == 2
+    gates = re.search(r'<svg id="chart-gate-failures".*?</svg>', dom, re.S).group(0)
+    assert re.search(r'<circle[^>]*data-series="failed"[^>]*><title>01-08 failed: 1</title>',
+                     gates)

@@ -16,6 +16,11 @@ final as (
         n_users_evaluated::BIGINT as n_users_evaluated,
         split::VARCHAR as split,
         users::VARCHAR as user_group,
+        split_reason::VARCHAR as split_reason,
+        n_test_users::BIGINT as n_test_users,
+        min_eval_users::BIGINT as min_eval_users,
+        nullif(eval_warning::VARCHAR, '') as eval_warning,
+        popularity_blend::DOUBLE as popularity_blend,
     from evaluation
 )
 

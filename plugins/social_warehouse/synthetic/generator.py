@@ -867,7 +867,7 @@ def _write_posts(out: _Output, w: _World, camps: _Campaigns, p: _Posts, first_id
 
 
 def _write_events(out: _Output, ev: _Events, first_id: int, widths: dict[str, int],
-                  chunk: int) -> None:
+                  chunk: int, bad_rows: int = 0) -> None:
     wr = out.writer("interactions")
     types = pa.array(list(EVENT_TYPES), pa.string())
     for a, b in _chunks(len(ev.user), chunk):
@@ -881,6 +881,30 @@ def _write_events(out: _Output, ev: _Events, first_id: int, widths: dict[str, in
             "watch_time_s": _null_float(ev.watch[sl]),
             "value": _null_float(ev.value[sl]),
         }))
+    if bad_rows:
+        wr.write(_bad_events(out.dir.name, bad_rows, widths))
+
+
+#: ``occurred_at`` values the ingest quarantines (unparseable timestamps), cycled.
+BAD_TIMESTAMPS = ("not-a-time", "2026-13-45T99:00:00Z", "yesterday")
+
+
+def _bad_events(ds: str, n: int, widths: dict[str, int]) -> pa.Table:
+    """``n`` interaction rows with unparseable ``occurred_at`` (quarantined by the ingest).
+
+    Ids ``q<ds>-<i>`` never collide with generated event ids; users and posts are the first
+    ones, which exist on every day.
+    """
+    return pa.table({
+        "event_id": pa.array([f"q{ds.replace('-', '')}-{i}" for i in range(n)], pa.string()),
+        "user_id": _ids("u", np.zeros(n, dtype=np.int64), widths["user"]),
+        "post_id": _ids("p", np.zeros(n, dtype=np.int64), widths["post"]),
+        "event_type": pa.array(["view"] * n, pa.string()),
+        "occurred_at": pa.array([BAD_TIMESTAMPS[i % len(BAD_TIMESTAMPS)] for i in range(n)],
+                                pa.string()),
+        "watch_time_s": pa.nulls(n, pa.float64()),
+        "value": pa.nulls(n, pa.float64()),
+    })
 
 
 def _write_follows(out: _Output, fd: _FollowDay, widths: dict[str, int], chunk: int) -> None:
@@ -1057,6 +1081,8 @@ def generate(
     fmt: str = "csv",
     *,
     chunk_rows: int = 500_000,
+    quarantine_day: int | None = None,
+    quarantine_rows: int = 3,
 ) -> GenerateResult:
     """Generate ``days`` daily exports with planted ground truth.
 
@@ -1078,6 +1104,13 @@ def generate(
         posts jsonl, interactions csv.gz, follows parquet, campaigns jsonl).
     chunk_rows : int, optional
         Rows per write batch (bounds memory used for string formatting).
+    quarantine_day : int, optional
+        Index (0-based) of a day whose interactions export gets ``quarantine_rows`` extra
+        rows with unparseable timestamps: the ingest quarantines them with a reason, far
+        below the gate's reject-rate threshold, so a demo shows the quarantine section.
+        Default: none (every row is valid). Row counts include these rows.
+    quarantine_rows : int, optional
+        How many such rows (default 3).
 
     Returns
     -------
@@ -1098,6 +1131,8 @@ def generate(
         prof = profile
     if days < 1:
         raise ValueError("days must be >= 1")
+    if quarantine_day is not None and not 0 <= quarantine_day < days:
+        raise ValueError(f"quarantine_day must be in 0..{days - 1}, not {quarantine_day}")
     format_for("users", fmt)  # validates fmt
     d0 = date.fromisoformat(start_date) if isinstance(start_date, str) else start_date
     dates = [(d0 + timedelta(days=i)).isoformat() for i in range(days)]
@@ -1142,7 +1177,8 @@ def generate(
 
         ev = _interactions_day(w, camps, posts, d, edge_keys, click_state, conv_state,
                                counters)
-        _write_events(output, ev, n_events, widths, chunk_rows)
+        _write_events(output, ev, n_events, widths, chunk_rows,
+                      quarantine_rows if d == quarantine_day else 0)
         n_events += len(ev.user)
         del ev
         _write_follows(output, fd, widths, chunk_rows)

@@ -64,6 +64,12 @@ def lifecycle(tmp_path_factory):
     (data_dir / "published.json").write_text(json.dumps(
         {"run_id": "run_ok", "ds": str(DS), "served_path": str(root / "served.duckdb"),
          "published_at": "2026-01-08T10:00:00"}))
+    # finalize_run writes the published warehouse's dbt docs beside the report first
+    # (generation itself: tests/dbt/test_dbt_docs.py)
+    docs = audit.report_dir(audit.current_run("run_ok", store_dir=store),
+                            data_dir / "reports") / "dbt_docs"
+    docs.mkdir(parents=True)
+    (docs / "index.html").write_text("<html><body>dbt docs</body></html>")
     audit.finish_run("run_ok", "success", store_dir=store)
     return data_dir
 
@@ -120,6 +126,13 @@ def test_successful_run_report_lists_what_was_published(lifecycle):
     assert re.search(r"core\.fct_interactions</td><td class=num>16,000", html)
     assert "served.duckdb" in html
     assert 'id="gate-staging"' in html and "0 failed" in html
+
+
+def test_published_run_links_its_dbt_docs_and_a_failed_run_does_not(lifecycle):
+    assert 'href="dbt_docs/index.html"' in _report(lifecycle, "run_ok")
+    assert "dbt_docs" not in _report(lifecycle, "run_failed")
+    index = (lifecycle / "reports" / "index.html").read_text()
+    assert 'href="run_ok/attempt-1/dbt_docs/index.html"' in index
 
 
 def test_index_lists_every_run_with_links_that_exist(lifecycle):

@@ -399,7 +399,9 @@ def build_run_report(ref: audit.RunRef, *, store_dir, reports_dir, runs_dir=None
     body.append("<nav class=toc>" + " &middot; ".join(
         f"<a href=\"#{a}\">{t}</a>" for a, t in toc)
         + (f" &middot; <a href=\"{docs_link}\">GX Data Docs of this run</a>" if docs_link
-           else "") + "</nav>")
+           else "")
+        + (" &middot; <a href=\"dbt_docs/index.html\">dbt docs of the published warehouse</a>"
+           if (out_dir / "dbt_docs" / "index.html").is_file() else "") + "</nav>")
     body += [
         "<h2 id=\"gates\">Quality gates</h2>", _gates_section(gates, docs_link),
         f"<h2 id=\"dbt-results\">dbt models and tests by layer"
@@ -453,6 +455,8 @@ def build_index(*, store_dir, reports_dir, runs_dir=None, data_dir=None) -> Path
         links = f"<a href=\"{rel}/report.html\">report</a>"
         if (audit.report_dir(ref, reports_dir) / "data_docs" / "index.html").is_file():
             links += f" &middot; <a href=\"{rel}/data_docs/index.html\">data docs</a>"
+        if (audit.report_dir(ref, reports_dir) / "dbt_docs" / "index.html").is_file():
+            links += f" &middot; <a href=\"{rel}/dbt_docs/index.html\">dbt docs</a>"
         status = run.get("status")
         is_served = ref.key == served_key
         marker = (" <span class=\"badge served\" title=\"the served warehouse holds this run\">"

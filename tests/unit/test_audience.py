@@ -391,3 +391,15 @@ def test_distinct_equals_numpy_unique(size, high):
 
     a = np.random.default_rng(size).integers(-high, high, size)
     assert np.array_equal(distinct(a), np.unique(a))
+
+
+def test_single_class_day_has_log_loss_and_no_nan_auc():
+    """A day whose pairs are all one class (a sparse last day of a real export) has no
+    ROC AUC: the metric rows leave it out instead of writing NaN, and model choice
+    still works on log loss."""
+    from social_warehouse.analytics.propensity import _scores
+
+    one_class = _scores(np.zeros(6), np.linspace(0.1, 0.6, 6))
+    assert set(one_class) == {"log_loss"} and np.isfinite(one_class["log_loss"])
+    both = _scores(np.array([0, 1, 0, 1]), np.array([0.1, 0.9, 0.2, 0.8]))
+    assert both["roc_auc"] == pytest.approx(1.0)

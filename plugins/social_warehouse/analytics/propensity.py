@@ -199,7 +199,7 @@ class _Cumulative:
     """Per-entity running totals over event days, looked up strictly before a day."""
 
     def __init__(self, codes: np.ndarray, day_idx: np.ndarray, n_days: int,
-                 values: dict[str, np.ndarray]) -> None:
+                 values: dict[str, np.ndarray | None]) -> None:
         ok = codes >= 0
         key = codes[ok].astype(np.int64) * n_days + day_idx[ok]
         self.keys, inv = np.unique(key, return_inverse=True)
@@ -311,7 +311,7 @@ class PropensityFeaturizer:
         """Index follows by day when they carry ``followed_at`` (see the module doc)."""
         f = self.follows
         self._asof = f is not None and "followed_at" in f.columns
-        if not self._asof:
+        if f is None or not self._asof:
             return
         t = pd.to_datetime(f["followed_at"], utc=True)
         ok = t.notna().to_numpy()
@@ -360,6 +360,8 @@ class PropensityFeaturizer:
 
         iidx, T = item_topic_matrix(self.item_topics)
         ev = self._ev
+        if ev is None:
+            raise RuntimeError("topic match needs the events kept by fit() with item_topics")
         sub = ev[ev["user_id"].isin(pd.unique(u))]
         uindex = pd.Index(pd.unique(u))
         uc = uindex.get_indexer(sub["user_id"])
@@ -602,9 +604,16 @@ def _candidate(name: str, random_state: int):
 
 
 def _scores(y: np.ndarray, prob: np.ndarray) -> dict[str, float]:
+    """Log loss always; ROC AUC only where it is defined (both classes present).
+
+    A day whose pairs are all positive or all negative (a sparse last day of a real
+    export) has no AUC: the row is left out rather than written as NaN.
+    """
     prob = np.clip(prob, 1e-7, 1 - 1e-7)
-    auc = roc_auc_score(y, prob) if len(np.unique(y)) > 1 else float("nan")
-    return {"roc_auc": float(auc), "log_loss": float(log_loss(y, prob, labels=[0, 1]))}
+    scores = {"log_loss": float(log_loss(y, prob, labels=[0, 1]))}
+    if len(np.unique(y)) > 1:
+        scores["roc_auc"] = float(roc_auc_score(y, prob))
+    return scores
 
 
 def train_propensity(
@@ -697,7 +706,8 @@ def train_propensity(
         res["base_rate"] = _scores(yv, np.full(len(yv), ytr.mean()))
         if "hgb" in res and "logistic" in res:
             h, lg = res["hgb"], res["logistic"]
-            if h["log_loss"] <= lg["log_loss"] * (1 - clear_win) and h["roc_auc"] >= lg["roc_auc"]:
+            auc_ok = h.get("roc_auc", 0.0) >= lg.get("roc_auc", 0.0)
+            if h["log_loss"] <= lg["log_loss"] * (1 - clear_win) and auc_ok:
                 chosen = "hgb"
             else:
                 chosen = "logistic"

@@ -32,11 +32,15 @@ import json
 import logging
 import os
 import urllib.request
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseNotifier
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
 
 __all__ = ["is_permanent", "RunFailureNotifier", "build_notification", "notification_file"]
 
@@ -72,8 +76,9 @@ def is_permanent(exc: BaseException) -> bool:
                             RecursionError, AssertionError, AttributeError))
 
 
-def notification_file(env: dict | None = None) -> Path:
-    env = os.environ if env is None else env
+def notification_file(env: Mapping[str, str] | None = None) -> Path:
+    if env is None:
+        env = os.environ
     if env.get("SW_NOTIFY_FILE"):
         return Path(env["SW_NOTIFY_FILE"])
     from .config import get_settings
@@ -95,7 +100,7 @@ def _report_path(run_id: str) -> str:
         return str(s.data_dir / "reports" / "index.html")
 
 
-def build_notification(context: dict[str, Any]) -> dict[str, Any]:
+def build_notification(context: Mapping[str, Any]) -> dict[str, Any]:
     """The notification for a failed task, from its Airflow context."""
     ti = context.get("ti") or context.get("task_instance")
     run_id = str(context.get("run_id") or getattr(ti, "run_id", ""))
@@ -140,7 +145,7 @@ class RunFailureNotifier(BaseNotifier):
         super().__init__()
         self.env = env
 
-    def notify(self, context: dict[str, Any]) -> None:
+    def notify(self, context: Context) -> None:
         env = os.environ if self.env is None else self.env
         note = build_notification(context)
         text = _text(note)
@@ -160,7 +165,7 @@ class RunFailureNotifier(BaseNotifier):
                               type(exc).__name__, exc)
 
     @staticmethod
-    def _webhook(url: str, note: dict, text: str, context: dict) -> None:
+    def _webhook(url: str, note: dict, text: str, context: Context) -> None:
         req = urllib.request.Request(url, data=json.dumps({**note, "text": text},
                                                           default=str).encode(),
                                      headers={"Content-Type": "application/json"},
@@ -169,7 +174,7 @@ class RunFailureNotifier(BaseNotifier):
             pass
 
     @staticmethod
-    def _slack(conn_id: str, note: dict, text: str, context: dict) -> None:
+    def _slack(conn_id: str, note: dict, text: str, context: Context) -> None:
         try:
             from airflow.providers.slack.notifications.slack_webhook import (
                 SlackWebhookNotifier,
@@ -180,7 +185,7 @@ class RunFailureNotifier(BaseNotifier):
         SlackWebhookNotifier(slack_webhook_conn_id=conn_id, text=text).notify(context)
 
     @staticmethod
-    def _email(to: str, note: dict, text: str, context: dict) -> None:
+    def _email(to: str, note: dict, text: str, context: Context) -> None:
         try:
             from airflow.providers.smtp.notifications.smtp import SmtpNotifier
         except ImportError as exc:

@@ -14,6 +14,7 @@ import logging
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 from .config import Settings, get_settings
 from .pipeline import analytics_dir, read_sql, write_outputs
@@ -338,7 +339,8 @@ def run_audience_stage(run_id: str, ds: str, settings: Settings | None = None) -
     event_types = read_sql("select event_type, weight, scale_by_value "
                            "from staging.stg_event_types order by event_type",
                            settings=settings)
-    outputs, info = {}, {"steps": {}}
+    outputs: dict[str, pd.DataFrame] = {}
+    info: dict[str, Any] = {"steps": {}}
 
     def step(name, func):
         s0 = time.perf_counter()

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import doctest
 import importlib
-from pathlib import Path
 
 import networkx as nx
 import numpy as np
@@ -32,8 +31,6 @@ from social_warehouse.analytics.graph import (
     modularity_terms,
 )
 
-DATASETS = Path(__file__).resolve().parents[2].parent / "shared" / "datasets"
-EMAIL = DATASETS / "email_eu_core"
 SEEDS = [0, 1, 2, 3]
 
 
@@ -444,12 +441,11 @@ def test_karate_club_splits_like_the_literature():
 
 
 @pytest.mark.realdata
-def test_email_eu_core_departments():
-    if not EMAIL.exists():
-        pytest.skip(f"real dataset not found at {EMAIL} (needs ../shared/datasets)")
-    e = pd.read_csv(EMAIL / "email-Eu-core.txt", sep=" ", header=None,
+def test_email_eu_core_departments(shared_datasets):
+    email = shared_datasets / "email_eu_core"
+    e = pd.read_csv(email / "email-Eu-core.txt", sep=" ", header=None,
                     names=["source", "target"])
-    lab = pd.read_csv(EMAIL / "email-Eu-core-department-labels.txt", sep=" ", header=None,
+    lab = pd.read_csv(email / "email-Eu-core-department-labels.txt", sep=" ", header=None,
                       names=["node", "dept"])
     users, comms, info = compute_graph_metrics(e, nodes=lab.node, seed=0)
     assert info["n_nodes"] == 1005 and info["n_self_loops"] == 642

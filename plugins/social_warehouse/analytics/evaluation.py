@@ -658,7 +658,8 @@ def evaluate_recommenders(
         users, split_reason, n_test_users, min_eval_users, eval_warning,
         popularity_blend`` (the hybrid's tuned blend; null on other models' rows).
     """
-    model_params = {m: dict(v) for m, v in (model_params or {}).items()}
+    params_by_model: dict[str, dict[str, Any]] = {
+        m: dict(v) for m, v in (model_params or {}).items()}
     blend_table = None
     if split in ("time", "leave_last_out"):
         if split == "time":
@@ -676,7 +677,7 @@ def evaluate_recommenders(
                         n_test_users=int(test["user_id"].nunique()), warning="")
         groups = tuple(user_groups or ("all", "warm", "cold"))
         extra = info["catalogue_extra"]
-        hp = model_params.setdefault("hybrid", {})
+        hp = params_by_model.setdefault("hybrid", {})
         if "hybrid" in models and tune_blend and "popularity_blend" not in hp:
             hp["popularity_blend"], blend_table = tune_popularity_blend(
                 info["train_events"], k=k, grid=blend_grid, holdout_days=holdout_days,
@@ -716,7 +717,7 @@ def evaluate_recommenders(
     for name in models:
         if name == "content" and item_topics is None:
             continue
-        params = dict(model_params.get(name, {}))
+        params = dict(params_by_model.get(name, {}))
         params.setdefault("weighting", weighting)
         rec = make_recommender(name, **params)
         rec.fit(shared, item_topics=item_topics)
@@ -744,7 +745,7 @@ def evaluate_recommenders(
     out["n_test_users"] = np.int64(info.get("n_test_users", 0))
     out["min_eval_users"] = np.int64(min_eval_users)
     out["eval_warning"] = str(info.get("warning", ""))
-    blend = model_params.get("hybrid", {}).get("popularity_blend")
+    blend = params_by_model.get("hybrid", {}).get("popularity_blend")
     out["popularity_blend"] = np.where(out["model"] == "hybrid",
                                        np.nan if blend is None else float(blend), np.nan)
     out["k"] = out["k"].astype(np.int64)

@@ -53,7 +53,7 @@ the same lists, run after run.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -527,10 +527,10 @@ def _extract_topn_dense(
     vals = np.take_along_axis(vals, order, axis=1)
     part = np.take_along_axis(part, order, axis=1)
     rows = np.repeat(np.arange(S.shape[0]), kk)
-    part, vals = part.ravel(), vals.ravel()
-    ok = np.isfinite(vals) & (vals > 0)
-    items = part[ok] if cols is None else cols[part[ok]]
-    return rows[ok], items.astype(np.int64), vals[ok].astype(np.float64)
+    flat_part, flat_vals = part.ravel(), vals.ravel()
+    ok = np.isfinite(flat_vals) & (flat_vals > 0)
+    items = flat_part[ok] if cols is None else cols[flat_part[ok]]
+    return rows[ok], items.astype(np.int64), flat_vals[ok].astype(np.float64)
 
 
 # --------------------------------------------------------------------------------------
@@ -823,7 +823,8 @@ class ContentRecommender(_BaseRecommender):
         return _extract_topn_dense(S, n, pool)
 
 
-MODELS: dict[str, type[_BaseRecommender]] = {
+# constructors (their keyword arguments differ per model)
+MODELS: dict[str, Callable[..., _BaseRecommender]] = {
     "item_knn": ItemKNNRecommender,
     "user_knn": UserKNNRecommender,
     "content": ContentRecommender,
@@ -913,13 +914,14 @@ class HybridRecommender(_BaseRecommender):
                 p, c, v, r = p[k], c[k], v[k], r[k]
             tiers.append((pos_map[p], c, v, r, np.full(len(p), tier), np.full(len(p), code)))
 
-        slots = self.cold_item_slots if (self.content_ is not None and
+        content = self.content_
+        slots = self.cold_item_slots if (content is not None and
                                          self.cold_items_.any()) else 0
         if len(warm):
             cf = self._cf_list(uidx[warm], n, exclude_seen, item_mask)
-            if slots:
+            if slots and content is not None:
                 cmask = self.cold_items_ if item_mask is None else self.cold_items_ & item_mask
-                add(warm, self.content_._recommend_idx(uidx[warm], slots, exclude_seen, cmask),
+                add(warm, content._recommend_idx(uidx[warm], slots, exclude_seen, cmask),
                     1, 1)
                 add(warm, cf, 0, 0, max_rank=n - slots)
                 p, c, v, r = cf

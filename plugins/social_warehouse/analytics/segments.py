@@ -240,7 +240,8 @@ def profile_segments(
     out["share"] = out["n_users"] / len(df)
     means = g[list(feature_cols)].mean().add_prefix("mean_")
     out = out.join(means)
-    tops, tlabels = [], []
+    tops: list[list[int]] = []
+    tlabels: list[str] = []
     tmeans = g[list(topic_cols)].mean() if topic_cols else None
     for s in out.index:
         if tmeans is None:

@@ -258,8 +258,8 @@ def topic_coherence_npmi(
     X = sp.csc_matrix(doc_term)
     n_docs = X.shape[0]
     out = np.zeros(len(top_term_idx))
-    for t, idx in enumerate(top_term_idx):
-        idx = np.asarray(idx, dtype=np.int64)
+    for t, top in enumerate(top_term_idx):
+        idx = np.asarray(top, dtype=np.int64)
         if idx.size < 2:
             out[t] = 0.0
             continue

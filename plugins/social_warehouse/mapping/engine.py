@@ -25,6 +25,7 @@ from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
 
 from ..contract import ENTITIES, entity_for_file
 from .reader import SourceError, SourceTable, read_table
@@ -209,7 +210,7 @@ class _Run:
 
     def resolve(self) -> None:
         for f in self.m.files:
-            found = set()
+            found: set[Path] = set()
             for pat in f.patterns:
                 found.update(p for p in self.source_dir.glob(pat) if p.is_file())
             if not found and not f.optional:
@@ -238,8 +239,12 @@ class _Run:
         if key in self.parsed:
             return self.parsed[key]
         cols = [t.data[s] for s in fld.sources]
-        keys = cols[0] if len(cols) == 1 else list(zip(*cols, strict=True))
         single = len(cols) == 1
+        keys: list[Any]
+        if single:
+            keys = cols[0]
+        else:
+            keys = list(zip(*cols, strict=True))
         memo: dict = {}
         values, bad, repaired = [], [], 0
         for i, k in enumerate(keys):
@@ -304,7 +309,7 @@ class _Run:
             out = {}
             for k, counter in groups.items():
                 if lk.order == "frequency":
-                    items = sorted(counter, key=lambda v, c=counter: -c[v])  # stable: first seen
+                    items = [v for v, _ in counter.most_common()]  # ties: first seen first
                 elif lk.order == "value":
                     items = sorted(counter, key=lambda v: str(v).lower())
                 else:
@@ -351,7 +356,7 @@ class _Run:
                 p = self.field(t, fld)
                 self._mark(errors, p, fld)
                 parts.append(p.values)
-            out = []
+            out: list[str | None] = []
             for i in range(n):
                 pieces = []
                 for part in parts:
@@ -444,29 +449,29 @@ class _Run:
                     )
         if out.kind == "entity":
             entity = ENTITIES[out.target]
-            for c in entity.columns:
-                vals = values.get(c.name)
+            for ecol in entity.columns:
+                vals = values.get(ecol.name)
                 if vals is None:
                     continue
-                if c.key:
+                if ecol.key:
                     errors.extend(
-                        (i, "key", c.name, None, f"key column {c.name} is empty")
+                        (i, "key", ecol.name, None, f"key column {ecol.name} is empty")
                         for i, v in enumerate(vals)
                         if v is None or _text(v).strip() == ""
                     )
-                if c.nonnegative:
+                if ecol.nonnegative:
                     errors.extend(
-                        (i, "nonnegative", c.name, None, f"{c.name} is negative ({v!r})")
+                        (i, "nonnegative", ecol.name, None, f"{ecol.name} is negative ({v!r})")
                         for i, v in enumerate(vals)
                         if isinstance(v, int | float) and not isinstance(v, bool) and v < 0
                     )
-                if c.name == "event_type":
+                if ecol.name == "event_type":
                     allowed = self.m.allowed_event_types
                     errors.extend(
                         (
                             i,
                             "event_type",
-                            c.name,
+                            ecol.name,
                             None,
                             f"event type {v!r} is neither canonical nor declared",
                         )

@@ -399,7 +399,8 @@ def _finite(con, table: str, opts: dict, params: dict, out: MetricsFrame) -> Non
         counts = list(_one(con, "select " + ", ".join(
             f"count(*) filter (where not isfinite({quote_ident(c)}))" for c in columns)
             + f" from {_qual(table)} where true{where}", params))
-    total, texts = 0, []
+    total = 0
+    texts: list[str] = []
     for col, n in zip(columns, counts, strict=True):
         cond = f"not isfinite({quote_ident(col)})"
         total += int(n)

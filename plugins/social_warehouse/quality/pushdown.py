@@ -393,8 +393,7 @@ def validate_rows_suite(con, context, vd, spec, params: dict, result_format: dic
         if cfg.type in _TABLE_LEVEL:
             result = _table_columns_result(cfg.kwargs, table, spec.columns)
             success, info = result.pop("success"), _ok_info()
-        elif i in errors or (i in checks and checks[i].error):
-            message = errors.get(i) or checks[i].error
+        elif message := errors.get(i) or (checks[i].error if i in checks else None):
             result, success, info = {}, False, _exception_info(message)
         else:
             c = checks[i]

@@ -236,7 +236,7 @@ def _unique(x: np.ndarray, return_index: bool = False):
     return (xs[first], order[first]) if return_index else xs[first]
 
 
-def _width(n: int, minimum: int) -> int:
+def _width(n: float, minimum: int) -> int:
     return max(minimum, len(str(max(int(n), 1))))
 
 
@@ -589,13 +589,13 @@ def _posts_day(w: _World, camps: _Campaigns, d: int) -> _Posts:
     author = np.concatenate(authors).astype(np.int64) if authors else np.zeros(0, np.int64)
     campaign = np.concatenate(camp).astype(np.int64) if camp else np.zeros(0, np.int64)
     n = len(author)
-    lo = np.full(n, day0, dtype=np.int64)
-    hi = np.full(n, day1, dtype=np.int64)
+    lo_all = np.full(n, day0, dtype=np.int64)
+    hi_all = np.full(n, day1, dtype=np.int64)
     if n_camp:
-        lo[:n_camp] = np.concatenate(lo_t)
-        hi[:n_camp] = np.concatenate(hi_t)
-    lo = np.maximum(lo, w.created[author] + 60)
-    created = lo + (rng.random(n) * np.maximum(hi - lo, 1)).astype(np.int64)
+        lo_all[:n_camp] = np.concatenate(lo_t)
+        hi_all[:n_camp] = np.concatenate(hi_t)
+    lo_all = np.maximum(lo_all, w.created[author] + 60)
+    created = lo_all + (rng.random(n) * np.maximum(hi_all - lo_all, 1)).astype(np.int64)
 
     tg = w.taste[author]
     slot = np.minimum((rng.random(n) * w.n_pref[tg]).astype(np.int64), w.n_pref[tg] - 1)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import gzip
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -172,8 +173,9 @@ class EntityWriter:
         self._tmp = self.path.with_name(f".{self.path.name}.tmp")
         self._tmp.parent.mkdir(parents=True, exist_ok=True)
         self._raw = None
+        # a gzip.GzipFile or a pyarrow output stream (untyped); None for Parquet
+        self._sink: Any = None
         if fmt == "parquet":
-            self._sink = None
             self._pq = pq.ParquetWriter(str(self._tmp), self.schema, compression="zstd")
         elif fmt.endswith(".gz"):
             # Python's gzip: a fast level (Arrow's gzip stream uses level 9, ~20x slower)

@@ -82,9 +82,9 @@ def compute_degrees(
 
         dc, idc, odc = (nx.degree_centrality(G), nx.in_degree_centrality(G),
                         nx.out_degree_centrality(G))
-        deg_c = np.array([dc[i] for i in order], dtype=np.float64)
-        in_c = np.array([idc[i] for i in order], dtype=np.float64)
-        out_c = np.array([odc[i] for i in order], dtype=np.float64)
+        deg_c: np.ndarray = np.array([dc[i] for i in order], dtype=np.float64)
+        in_c: np.ndarray = np.array([idc[i] for i in order], dtype=np.float64)
+        out_c: np.ndarray = np.array([odc[i] for i in order], dtype=np.float64)
     else:
         a = g.adj
         outd = np.diff(a.indptr).astype(np.int64)

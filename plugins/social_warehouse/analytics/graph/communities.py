@@ -246,10 +246,11 @@ def detect_communities(
             lab, _ = relabel_by_size(lab)
             obj = float(modularity_terms(lab, u, v, w, n, resolution).sum())
             run_q.append(obj)
-            if obj > best_obj:
+            if best_lab is None or obj > best_obj:  # a NaN modularity still gives a result
                 best_lab, best_obj = lab, obj
     else:  # no weight at all: every user is its own community
         best_lab, best_obj = np.arange(n, dtype=np.int64), float("nan")
+    assert best_lab is not None  # n_runs >= 1 runs, and the first one is always kept
     labels, sizes = relabel_by_size(best_lab)
     terms = modularity_terms(labels, u, v, w, n, 1.0)
     q = float(terms.sum()) if w.sum() > 0 else float("nan")

@@ -119,7 +119,7 @@ class _Work:
         self.n = n
         self.dist = np.full(size, -1, dtype=np.int32)
         self.sigma = np.zeros(size)
-        self.delta = np.zeros(size) if want_bc else None
+        self.delta = np.zeros(size if want_bc else 0)  # dependencies (betweenness only)
         self.owner = np.empty(size, dtype=np.int64)
         self.want_bc = want_bc
         self.want_close = want_close
@@ -340,6 +340,8 @@ def _path_arrays(
         bc_final = np.array([b[i] for i in range(n)], dtype=np.float64)
     else:
         bc_final = None
+    close_final: np.ndarray | None
+    harm_final: np.ndarray | None
     if exact and close_engine == "networkx" and want_close:
         import networkx as nx
 
@@ -357,9 +359,9 @@ def _path_arrays(
         sums["bc"] = _igraph_bc(g, sources, exact)
         need_bc_sums = False
     by_engine: dict[str, tuple[bool, bool]] = {}
-    if need_bc_sums:
+    if need_bc_sums and bc_engine is not None:
         by_engine[bc_engine] = (True, False)
-    if need_close_sums:
+    if need_close_sums and close_engine is not None:
         wb, _ = by_engine.get(close_engine, (False, False))
         by_engine[close_engine] = (wb, True)
     for e, (wb, wc) in by_engine.items():
@@ -387,7 +389,7 @@ def _path_arrays(
             bc_final = sums["bc"] * norm if exact else sums["bc"] * scale * norm
         result["betweenness"] = bc_final
     if want_close:
-        if close_final is None:
+        if close_final is None or harm_final is None:  # both set or both None
             reach, dsum = sums["reach"], sums["dsum"]
             sc = np.ones(n) if exact else scale
             denom = (n - 1) * dsum

@@ -18,7 +18,7 @@ help:
 	@echo "make run    - set up, generate 3 days of demo exports, run the daily DAG for each, print the summary"
 	@echo "make airflow - start scheduler, dag-processor, triggerer and api-server on 127.0.0.1 (UI)"
 	@echo "make test   - set up and run the whole test suite"
-	@echo "make lint   - ruff"
+	@echo "make lint   - ruff and mypy (make test runs it first)"
 	@echo "make mutation MODULES=\"analytics/evaluation.py\" BUDGET=600 - mutmut score per module"
 	@echo "make clean  - remove data/ (warehouse, runs, landing, Airflow metadata)"
 	@echo "make dashboard - Superset on 127.0.0.1:8088 with the dashboard on the served warehouse"
@@ -65,14 +65,18 @@ endif
 airflow: setup
 	$(PY) -m social_warehouse.cli airflow up
 
-test: setup
-	$(PY) -m pytest
+# The suite on PYTEST_WORKERS pytest-xdist workers (0: one process). Tests that share a built
+# world stay on one worker (xdist groups, tests/conftest.py); the slowest are listed at the end.
+PYTEST_WORKERS ?= 2
+test: setup lint
+	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadgroup --durations=30
 
 test-fast: setup
 	$(PY) -m pytest -m "not e2e"
 
 lint: setup
 	.venv/bin/ruff check plugins dags tests benchmarks
+	.venv/bin/mypy
 
 # `make mutation [MODULES="analytics/evaluation.py quality/metrics.py"] [BUDGET=seconds]`:
 # mutmut on the chosen modules (paths under plugins/social_warehouse) with their fast test

@@ -309,6 +309,8 @@ def main() -> None:
     p.add_argument("--skip-baseline", action="store_true", help="no networkx/sklearn baseline")
     p.add_argument("--run-arg", action="append", default=[],
                    help="extra argument for `social-warehouse run` (repeatable)")
+    p.add_argument("--results", default=str(RESULTS),
+                   help=f"folder for the JSON and markdown results (default: {RESULTS})")
     a = p.parse_args()
 
     work = Path(a.work) / f"{a.profile}_{a.format}_{a.days}"
@@ -349,8 +351,9 @@ def main() -> None:
     result["ratios"] = ratios(result)
     for key, value in result["ratios"].items():
         print(f"{key}: {value}")
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    stem = RESULTS / f"pipeline_{a.profile}_{a.days}d"
+    results = Path(a.results)
+    results.mkdir(parents=True, exist_ok=True)
+    stem = results / f"pipeline_{a.profile}_{a.days}d"
     stem.with_suffix(".json").write_text(json.dumps(result, indent=2, default=str))
     stem.with_suffix(".md").write_text(markdown(result))
     print(f"wrote {stem}.json and {stem}.md")

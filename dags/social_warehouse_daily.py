@@ -84,9 +84,13 @@ def _step(build: dict, name: str, func, *args, **kwargs):
     """Run one pipeline step; a deterministic failure is recorded and fails the task now."""
     from social_warehouse.notify import is_permanent
     from social_warehouse.pipeline import PipelineError, jsonable, record_error
+    from social_warehouse.taskmetrics import measure
 
     try:
-        return jsonable(func(*args, **kwargs))
+        # wall, CPU and peak RSS of this task's process tree -> runs/<run_id>/task_metrics.jsonl
+        with measure(build["run_id"], name):
+            result = func(*args, **kwargs)
+        return jsonable(result)
     except Exception as exc:
         from airflow.sdk.exceptions import AirflowFailException
 
@@ -134,8 +138,10 @@ def social_warehouse_daily():
     @task(**WRITER)
     def prepare_build(**context) -> dict:
         from social_warehouse.pipeline import prepare_build as run
+        from social_warehouse.taskmetrics import measure
 
-        return run(run_id=context["run_id"], ds=context["ds"])
+        with measure(context["run_id"], "prepare_build"):
+            return run(run_id=context["run_id"], ds=context["ds"])
 
     @task(queue=WRITER_QUEUE)  # writes the landing folder on the writer host
     def import_export(build: dict, **context) -> dict:

@@ -16,8 +16,8 @@ Metadata database (``SW_AIRFLOW_DB``: ``auto`` (default), ``postgres`` or ``sqli
 * ``auto``: ``postgres`` where the PostgreSQL server binaries are installed, Airflow's async
   Postgres driver (``asyncpg``, which every Airflow 3 process loads for a Postgres metadata
   DB) is importable and, when running as root, the ``postgres`` user can reach
-  ``$AIRFLOW_HOME``; else ``sqlite``. (``asyncpg`` is not in ``uv.lock`` yet, so today the
-  embedded default is SQLite.)
+  ``$AIRFLOW_HOME``; else ``sqlite``. (``asyncpg`` is locked in ``uv.lock``, so a checkout
+  on a host with the Debian ``postgresql`` package runs on Postgres.)
 
 A ``sql_alchemy_conn`` given in the environment (``AIRFLOW__DATABASE__SQL_ALCHEMY_CONN``,
 a team's deployment) always wins and no local server is started.
@@ -44,7 +44,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -72,11 +72,13 @@ DAG_ID = "social_warehouse_daily"
 WRITER_QUEUE = WRITER_POOL
 _AUTH_MANAGER = "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
 DEFAULT_API_PORT = 8080
+MAX_SOCKET_PATH = 107  # bytes of a Unix socket path (sockaddr_un.sun_path)
 
 
-def airflow_home(settings: Settings | None = None, env: dict | None = None) -> Path:
+def airflow_home(settings: Settings | None = None, env: Mapping[str, str] | None = None) -> Path:
     """``$AIRFLOW_HOME``, or ``$SW_DATA_DIR/airflow`` by default."""
-    env = os.environ if env is None else env
+    if env is None:
+        env = os.environ
     s = settings or get_settings(env)
     return Path(env.get("AIRFLOW_HOME") or s.data_dir / "airflow").resolve()
 
@@ -139,7 +141,8 @@ def wait_for_http(url: str, timeout: float, proc: subprocess.Popen | None = None
     last: Exception | None = None
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"{proc.args[:3]} exited with code {proc.returncode} before "
+            cmd = proc.args[:3] if isinstance(proc.args, list | tuple) else proc.args
+            raise RuntimeError(f"{cmd!r} exited with code {proc.returncode} before "
                                f"{url} answered")
         try:
             with urllib.request.urlopen(url, timeout=2):
@@ -360,17 +363,25 @@ class RedisServer:
 
 # --------------------------------------------------------------------------- configuration
 
-def metadata_backend(home: Path, env: dict | None = None) -> str:
+def metadata_backend(home: Path, env: Mapping[str, str] | None = None) -> str:
     """``postgres`` or ``sqlite`` per ``SW_AIRFLOW_DB`` (see the module docstring)."""
-    env = os.environ if env is None else env
+    if env is None:
+        env = os.environ
     choice = (env.get("SW_AIRFLOW_DB") or "auto").lower()
     if choice not in ("auto", "postgres", "sqlite"):
         raise ValueError(f"SW_AIRFLOW_DB={choice!r}: allowed values are auto, postgres, sqlite")
+    # the private cluster listens on a Unix socket in $AIRFLOW_HOME/postgres: its path must
+    # fit in sockaddr_un (107 bytes), else the server refuses to start
+    socket_path = Path(home) / "postgres" / ".s.PGSQL.5432"
+    socket_fits = len(os.fsencode(str(socket_path))) <= MAX_SOCKET_PATH
     if choice == "auto":
-        return "postgres" if LocalPostgres.available(home) else "sqlite"
+        return "postgres" if socket_fits and LocalPostgres.available(home) else "sqlite"
     if choice == "postgres" and not LocalPostgres.available(home):
         raise RuntimeError("SW_AIRFLOW_DB=postgres, but no usable PostgreSQL server binaries "
                            "(pg_ctl/initdb; as root also the 'postgres' user) were found")
+    if choice == "postgres" and not socket_fits:
+        raise RuntimeError(f"SW_AIRFLOW_DB=postgres, but the socket path {socket_path} is longer "
+                           f"than {MAX_SOCKET_PATH} bytes: use a shorter AIRFLOW_HOME")
     return choice
 
 
@@ -388,7 +399,7 @@ def _fernet_key() -> str:
 
 def write_airflow_cfg(
     settings: Settings | None = None,
-    env: dict | None = None,
+    env: Mapping[str, str] | None = None,
     *,
     executor: str = "LocalExecutor",
     sql_alchemy_conn: str | None = None,
@@ -403,7 +414,8 @@ def write_airflow_cfg(
     processes of a deployment keep agreeing after a rewrite. Only the keys set here are
     written; everything else keeps Airflow's defaults.
     """
-    env = os.environ if env is None else env
+    if env is None:
+        env = os.environ
     s = settings or get_settings(env)
     home = airflow_home(s, env)
     home.mkdir(parents=True, exist_ok=True)
@@ -421,7 +433,7 @@ def write_airflow_cfg(
     if api_port is None:
         api_port = old.getint("api", "port", fallback=0) or int(
             env.get("SW_AIRFLOW_PORT") or DEFAULT_API_PORT)
-    jwt = old.get("api_auth", "jwt_secret", fallback="") or secrets.token_urlsafe(32)
+    jwt = old.get("api_auth", "jwt_secret", fallback="") or secrets.token_urlsafe(64)
     fernet = old.get("core", "fernet_key", fallback="") or _fernet_key()
     values: dict[str, dict[str, str]] = {
         "core": {

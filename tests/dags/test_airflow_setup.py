@@ -127,3 +127,25 @@ def test_version_flag():
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0
     assert proc.stdout.startswith("social-warehouse ") and proc.stdout.strip()[-1].isdigit()
+
+
+def test_a_socket_path_too_long_for_postgres_falls_back_to_sqlite_or_is_refused():
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    root = Path(tempfile.mkdtemp(prefix="sw_sock_"))
+    try:
+        os.chmod(root, 0o755)  # reachable by the postgres user, as a checkout would be
+        short = root / "airflow"
+        long = root / ("h" * (af.MAX_SOCKET_PATH - len(str(root))))
+        if not af.LocalPostgres.available(short):
+            if os.environ.get("CI"):
+                pytest.fail("CI installs postgresql and asyncpg, but no usable server was found")
+            pytest.skip("no usable PostgreSQL server binaries / asyncpg here")
+        assert af.metadata_backend(short, {"SW_AIRFLOW_DB": "auto"}) == "postgres"
+        assert af.metadata_backend(long, {"SW_AIRFLOW_DB": "auto"}) == "sqlite"
+        with pytest.raises(RuntimeError, match="longer than 107 bytes"):
+            af.metadata_backend(long, {"SW_AIRFLOW_DB": "postgres"})
+    finally:
+        shutil.rmtree(root)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -75,3 +77,99 @@ def dag_runner(airflow_home, tmp_path):
 def run_cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     return subprocess.run([str(VENV_BIN / "social-warehouse"), *args], capture_output=True,
                           text=True, env=env)
+
+
+# ----------------------------------------------------------------------------- xdist groups
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    """Groups for ``pytest -n N --dist loadgroup`` (``make test``): every test that uses the
+    shared two-day world runs on one worker (it is built once per worker), every other
+    module stays on one worker (its module-scoped fixtures are built once)."""
+    for item in items:
+        if any(item.iter_markers("xdist_group")):
+            continue
+        group = "daily_world" if "daily_world" in item.fixturenames else item.module.__name__
+        item.add_marker(pytest.mark.xdist_group(group))
+
+
+# ------------------------------------------------------------------- the shared two-day world
+
+WORLD_DAYS = ["2026-03-01", "2026-03-02"]
+WORLD_SEED = 11
+#: timing columns measure the machine, not the data
+VOLATILE_COLUMNS = ("selection_seconds",)
+
+
+def world_checksums(warehouse: Path) -> dict:
+    """Per-table and per-column checksums of core, marts and analytics (volatile excluded)."""
+    from social_warehouse.pipeline import table_checksums
+
+    return table_checksums(warehouse, ("core", "marts", "analytics"),
+                           exclude=VOLATILE_COLUMNS, columns=True)
+
+
+@dataclass
+class DailyWorld:
+    """Two days of the ``small`` profile (seed 11, day 2 with three quarantined rows)
+    published by two real ``airflow dags test`` runs.
+
+    ``settings``/``env`` are the live data dir (tests may run further days in it);
+    ``frozen`` is a copy of the data dir taken right after day 2, for readers that need
+    exactly the two published days whatever ran later; ``checksums_day1`` are the served
+    tables' checksums after day 1 (for the replay comparison).
+    """
+
+    settings: object
+    gen: object
+    env: dict
+    root: Path
+    frozen: object
+    checksums_day1: dict
+    checksums_day2: dict
+
+    def run(self, ds: str, log_name: str, settings=None) -> None:
+        """One more real DAG run of ``ds`` (in ``settings``' data dir, default the live one)."""
+        from social_warehouse.cli import airflow_env, run_dag
+
+        env = self.env if settings is None else airflow_env(settings, base=self.env)
+        log = self.root / log_name
+        rc = run_dag(ds, env, log_path=log)
+        assert rc == 0, log.read_text(errors="replace")[-6000:]
+
+
+@pytest.fixture(scope="session")
+def daily_world(airflow_home, tmp_path_factory) -> DailyWorld:
+    """The one shared DAG-run world of the suite: tests/e2e/test_daily_dag.py,
+    test_determinism.py, test_synthetic_truth.py and tests/bi/test_superset_dashboard.py
+    read it instead of running the same two days each (each DAG day costs minutes)."""
+    from social_warehouse.cli import airflow_env, run_dag
+    from social_warehouse.synthetic import generate
+
+    root = tmp_path_factory.mktemp("daily_world")
+    settings = pipeline_settings(root / "data")
+    gen = generate(profile="small", days=len(WORLD_DAYS), seed=WORLD_SEED,
+                   out=settings.data_dir, start_date=WORLD_DAYS[0], fmt="mixed",
+                   quarantine_day=1)
+    assert gen.dates == WORLD_DAYS
+    env = airflow_env(settings, base={**os.environ, "AIRFLOW_HOME": str(airflow_home),
+                                      "SW_TASK_RETRIES": "0"})
+    sums = []
+    for i, ds in enumerate(WORLD_DAYS):
+        log = root / f"run_{i}_{ds}.log"
+        rc = run_dag(ds, env, log_path=log)
+        assert rc == 0, log.read_text(errors="replace")[-6000:]
+        sums.append(world_checksums(settings.warehouse_path))
+    frozen_dir = root / "frozen" / "data"
+    shutil.copytree(settings.data_dir, frozen_dir, ignore=shutil.ignore_patterns("*.lock"))
+    return DailyWorld(settings=settings, gen=gen, env=env, root=root,
+                      frozen=pipeline_settings(frozen_dir), checksums_day1=sums[0],
+                      checksums_day2=sums[1])
+
+
+@pytest.fixture(scope="session")
+def world_rerun(daily_world) -> dict:
+    """Day 2 of the shared world run again on its own output: checksums before and after."""
+    daily_world.run(WORLD_DAYS[1], "rerun_day2.log")
+    return {"before": daily_world.checksums_day2,
+            "after": world_checksums(daily_world.settings.warehouse_path)}

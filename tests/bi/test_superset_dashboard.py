@@ -31,15 +31,14 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from social_warehouse.synthetic import generate
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "test-artifacts"
-DAYS = ["2026-03-01", "2026-03-02"]
 CHROMIUM = next((p for p in (shutil.which("chromium"), shutil.which("chromium-browser"))
                  if p), None)
 
-pytestmark = [pytest.mark.e2e]
+# the shared daily_world is requested lazily (not when reusing a data dir): same xdist group
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("daily_world")]
 
 _spec = importlib.util.spec_from_file_location("sw_superset_dashboard",
                                                REPO / "superset" / "dashboard.py")
@@ -58,28 +57,18 @@ def _timed(name: str, started: float) -> None:
 
 
 @pytest.fixture(scope="module")
-def served(airflow_home, tmp_path_factory):
-    """A served warehouse published by two real DAG runs (day 2 quarantines 3 rows)."""
-    from social_warehouse.cli import airflow_env, run_dag
-
+def served(request):
+    """A served warehouse published by two real DAG runs (day 2 quarantines 3 rows): the
+    suite's shared ``daily_world`` (tests/conftest.py) as it was after day 2."""
     from tests.conftest import pipeline_settings
 
     reuse = os.environ.get("SW_SUPERSET_TEST_DATA_DIR")
-    if reuse:  # a data dir published by an earlier run of this fixture (for reruns only)
+    if reuse:  # a data dir published by an earlier run (for reruns of this module only)
         settings = pipeline_settings(Path(reuse))
         assert settings.warehouse_path.is_file(), settings.warehouse_path
         return settings
     t0 = time.perf_counter()
-    root = tmp_path_factory.mktemp("superset_wh")
-    settings = pipeline_settings(root / "data")
-    generate(profile="small", days=2, seed=11, out=settings.data_dir, start_date=DAYS[0],
-             fmt="mixed", quarantine_day=1)
-    env = airflow_env(settings, base={**os.environ, "AIRFLOW_HOME": str(airflow_home),
-                                      "SW_TASK_RETRIES": "0"})
-    for ds in DAYS:
-        log = root / f"dag_{ds}.log"
-        rc = run_dag(ds, env, log_path=log)
-        assert rc == 0, log.read_text(errors="replace")[-5000:]
+    settings = request.getfixturevalue("daily_world").frozen
     assert settings.warehouse_path.is_file()
     _timed("pipeline_two_days", t0)
     return settings

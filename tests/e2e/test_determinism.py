@@ -1,50 +1,29 @@
 """Same landing data and config -> byte-identical core and marts, through the real DAG.
 
-Three ``airflow dags test`` runs of one day of synthetic exports (the fewest that cover
-both questions):
+Built on the suite's shared two-day world (``daily_world`` in tests/conftest.py, real
+``airflow dags test`` runs), with one more DAG run of its own:
 
-* data dir A: the day, then the same day again (a rerun on its own output);
-* data dir B: the same day replayed from scratch in another folder.
+* the world's day 2 run again on its own output (``world_rerun``, shared with
+  test_daily_dag.py) must leave every core and mart table as it was;
+* the world's day 1 replayed from scratch in another data dir must give the tables the
+  world served after its day 1.
 
 Every core and mart table is checksummed (order-independent, exact values:
-:func:`social_warehouse.pipeline.table_checksums`) after A's run, A's rerun and B's run;
-all three must be equal. On a difference the message names each table and
-column that differs. ``analytics.*`` checksums are printed for diagnosis.
+:func:`social_warehouse.pipeline.table_checksums`). On a difference the message names each
+table and column that differs. ``analytics.*`` differences are printed for diagnosis.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import shutil
-from pathlib import Path
 
 import pytest
-from social_warehouse.pipeline import table_checksums
-from social_warehouse.synthetic import generate
+
+from tests.conftest import WORLD_DAYS, pipeline_settings, world_checksums
 
 pytestmark = pytest.mark.e2e
-DAYS = ["2026-03-01"]
 SCHEMAS = ("core", "marts")
-# timing columns measure the machine, not the data
-VOLATILE = ("selection_seconds",)
-
-
-def _run(settings, airflow_home: Path, ds: str, log: Path) -> None:
-    from social_warehouse.cli import airflow_env, run_dag
-
-    env = airflow_env(settings, base={**os.environ, "AIRFLOW_HOME": str(airflow_home),
-                                      "SW_TASK_RETRIES": "0"})
-    rc = run_dag(ds, env, log_path=log)
-    assert rc == 0, log.read_text(errors="replace")[-6000:]
-
-
-def _snapshot(settings, label: str, root: Path) -> dict:
-    """Checksums of the served warehouse (core, marts, analytics) with per-column detail."""
-    served = settings.warehouse_path
-    sums = table_checksums(served, (*SCHEMAS, "analytics"), exclude=VOLATILE, columns=True)
-    (root / f"checksums_{label}.json").write_text(json.dumps(sums, indent=2, sort_keys=True))
-    return sums
 
 
 def _differences(a: dict, b: dict, schemas: tuple[str, ...]) -> list[str]:
@@ -65,31 +44,22 @@ def _differences(a: dict, b: dict, schemas: tuple[str, ...]) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def snapshots(airflow_home, tmp_path_factory) -> dict[str, dict]:
-    from tests.conftest import pipeline_settings
-
-    root = tmp_path_factory.mktemp("determinism")
-    source = root / "generated"
-    generate(profile="small", days=len(DAYS), seed=23, out=source, start_date=DAYS[0],
-             fmt="mixed")
-    out = {}
-    for name in ("a", "b"):
-        settings = pipeline_settings(root / name / "data")
-        settings.data_dir.mkdir(parents=True)
-        shutil.copytree(source / "landing", settings.landing_dir)
-        for ds in DAYS:
-            _run(settings, airflow_home, ds, root / f"{name}_{ds}.log")
-        out[name] = _snapshot(settings, name, root)
-        if name == "a":
-            _run(settings, airflow_home, DAYS[-1], root / f"a_rerun_{DAYS[-1]}.log")
-            out["a_rerun"] = _snapshot(settings, "a_rerun", root)
-    analytics = {f"{x} vs {y}": _differences(out[x], out[y], ("analytics",))
-                 for x, y in (("a", "a_rerun"), ("a", "b"))}
+def snapshots(daily_world, world_rerun) -> dict[str, dict]:
+    w = daily_world
+    replay = pipeline_settings(w.root / "replay" / "data")
+    replay.landing_dir.mkdir(parents=True)
+    shutil.copytree(w.settings.landing_dir / WORLD_DAYS[0], replay.landing_dir / WORLD_DAYS[0])
+    w.run(WORLD_DAYS[0], "replay_day1.log", settings=replay)
+    out = {"a": w.checksums_day2, "a_rerun": world_rerun["after"],
+           "a_day1": w.checksums_day1, "b_day1": world_checksums(replay.warehouse_path)}
+    for name, sums in out.items():
+        (w.root / f"checksums_{name}.json").write_text(json.dumps(sums, indent=2, sort_keys=True))
+    pairs = (("a", "a_rerun"), ("a_day1", "b_day1"))
+    analytics = {f"{x} vs {y}": _differences(out[x], out[y], ("analytics",)) for x, y in pairs}
     print("analytics.* differences (diagnosis):", json.dumps(analytics, indent=2))
-    for pair in (("a", "a_rerun"), ("a", "b")):
-        print(f"core/marts differences {pair}:", _differences(out[pair[0]], out[pair[1]],
-                                                               SCHEMAS))
-    print("checksum files:", root)
+    for x, y in pairs:
+        print(f"core/marts differences {x} vs {y}:", _differences(out[x], out[y], SCHEMAS))
+    print("checksum files:", w.root)
     return out
 
 
@@ -106,5 +76,5 @@ def test_rerun_of_a_day_gives_byte_identical_core_and_marts(snapshots):
 
 
 def test_replay_in_another_data_dir_gives_byte_identical_core_and_marts(snapshots):
-    diff = _differences(snapshots["a"], snapshots["b"], SCHEMAS)
-    assert not diff, "a replay of the same days changed:\n  " + "\n  ".join(diff)
+    diff = _differences(snapshots["a_day1"], snapshots["b_day1"], SCHEMAS)
+    assert not diff, "a replay of the same day changed:\n  " + "\n  ".join(diff)

@@ -1,8 +1,9 @@
 """The analytics of the real DAG recover the synthetic generator's planted ground truth.
 
-Two days of the ``small`` profile (seed 42) go through ``airflow dags test`` exactly as in
-production; the truth files the generator writes next to the landing files (never loaded
-by the pipeline) are then compared with the served warehouse:
+Two days of the ``small`` profile (seed 11: the suite's shared ``daily_world`` of
+tests/conftest.py) go through ``airflow dags test`` exactly as in production; the truth
+files the generator writes next to the landing files (never loaded by the pipeline) are
+then compared with the served warehouse:
 
 * planted SBM communities vs ``analytics.graph_user_metrics.community_id`` (NMI >= 0.9);
 * planted KOLs vs the top ``K`` of ``analytics.kol_scores.score`` (precision@K >= 0.9);
@@ -11,18 +12,17 @@ by the pipeline) are then compared with the served warehouse:
 * KOL pairs recommended for complementary reach vs random KOL pairs (lower overlap).
 
 Two days is the minimum: the recommender evaluation needs a time split (train on day 1,
-test on day 2), so the module costs two DAG runs. Seed 42 is the generator's default;
-seeds 7 and 11 pass as well. What varies between seeds is precision@20 of the planted
-KOLs (1.00 / 0.95 / 0.90 for seeds 42 / 7 / 11): on two days a planted KOL with a weak
-draw (few followers, few views) can rank just below a busy ordinary account. The bars
-below are the issues' targets; each test prints what it measured.
+test on day 2); the world is shared, so this module costs no DAG run of its own. Seeds 42
+(the generator's default), 7 and 11 all pass; what varies between seeds is precision@20 of
+the planted KOLs (1.00 / 0.95 / 0.90 for seeds 42 / 7 / 11): on two days a planted KOL with
+a weak draw (few followers, few views) can rank just below a busy ordinary account. The
+bars below are the issues' targets; each test prints what it measured.
 """
 
 from __future__ import annotations
 
 import itertools
 import json
-import os
 
 import duckdb
 import numpy as np
@@ -30,32 +30,19 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 from sklearn.metrics import normalized_mutual_info_score
-from social_warehouse.synthetic import generate
+
+from tests.conftest import WORLD_DAYS
 
 pytestmark = pytest.mark.e2e
 
-PROFILE, SEED = "small", 42
-DAYS = ["2026-03-01", "2026-03-02"]
+DAYS = WORLD_DAYS
 
 
 @pytest.fixture(scope="module")
-def world(airflow_home, tmp_path_factory):
-    """Generate two days, run the real DAG for each, return settings and the truth."""
-    from social_warehouse.cli import airflow_env, run_dag
-
-    from tests.conftest import pipeline_settings
-
-    root = tmp_path_factory.mktemp("truth")
-    settings = pipeline_settings(root / "data")
-    gen = generate(profile=PROFILE, days=len(DAYS), seed=SEED, out=settings.data_dir,
-                   start_date=DAYS[0], fmt="mixed")
+def world(daily_world):
+    """The suite's shared two-day world, as served after its day 2, and the truth."""
+    gen = daily_world.gen
     assert gen.dates == DAYS
-    env = airflow_env(settings, base={**os.environ, "AIRFLOW_HOME": str(airflow_home),
-                                      "SW_TASK_RETRIES": "0"})
-    for ds in DAYS:
-        log = root / f"run_{ds}.log"
-        rc = run_dag(ds, env, log_path=log)
-        assert rc == 0, log.read_text(errors="replace")[-5000:]
     t = gen.truth_dir
     truth = {
         "json": json.loads((t / "truth.json").read_text(encoding="utf-8")),
@@ -63,7 +50,7 @@ def world(airflow_home, tmp_path_factory):
         "posts": pq.read_table(t / "posts.parquet").to_pandas(),
         "campaigns": pq.read_table(t / "campaigns.parquet").to_pandas(),
     }
-    return settings, gen, truth
+    return daily_world.frozen, gen, truth
 
 
 def frame(world, sql: str) -> pd.DataFrame:

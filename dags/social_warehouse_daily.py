@@ -29,6 +29,8 @@ prepare_build -> import_export -> ingest -> gate_raw
   it does nothing.
 * Idempotent: rerunning a day replaces that day's raw partitions and rebuilds the
   tables as of that day.
+* Lineage: every task declares its inputs and outputs (landing files, DuckDB tables,
+  Parquet) for OpenLineage; by default the events go to `data/lineage/`.
 * dbt runs as one `dbt build` per layer (models and their tests together) rather
   than one Airflow task per model: the single-writer DuckDB file serialises models
   anyway, and a per-layer build keeps a quality gate between layers at ~4 s per layer
@@ -43,6 +45,7 @@ import os
 from datetime import datetime, timedelta
 
 from airflow.sdk import Asset, Param, dag, task
+from social_warehouse.lineage import dag_lineage
 from social_warehouse.notify import RunFailureNotifier
 
 WRITER_POOL = "duckdb_writer"
@@ -63,6 +66,8 @@ DAGRUN_TIMEOUT = timedelta(hours=6)
 WRITER = {"pool": WRITER_POOL, "queue": WRITER_QUEUE, "execution_timeout": WRITER_TIMEOUT}
 GATE = {"pool": WRITER_POOL, "queue": WRITER_QUEUE, "execution_timeout": GATE_TIMEOUT}
 ANALYTICS = {"queue": "default", "execution_timeout": ANALYTICS_TIMEOUT}
+# OpenLineage inlets/outlets per task (landing -> raw -> ... -> marts; social_warehouse.lineage)
+LINEAGE = dag_lineage()
 
 default_args = {
     "owner": "data-engineering",
@@ -151,7 +156,7 @@ def social_warehouse_daily():
         return _step(build, "import_export", run_import, build["ds"], params.get("mapping"),
                      params.get("source_dir"), landing_dir=params.get("landing_dir"))
 
-    @task(**WRITER)
+    @task(**WRITER, **LINEAGE.get("ingest", {}))
     def ingest(build: dict, **context) -> dict:
         from social_warehouse.pipeline import run_ingest
 
@@ -159,7 +164,7 @@ def social_warehouse_daily():
                      landing_dir=context["params"].get("landing_dir"), run_id=build["run_id"])
 
     def gate(stage: str):
-        @task(task_id=f"gate_{stage}", **GATE)
+        @task(task_id=f"gate_{stage}", **GATE, **LINEAGE.get(f"gate_{stage}", {}))
         def run_gate(build: dict, **context) -> str:
             from social_warehouse.pipeline import run_quality_gate
 
@@ -169,7 +174,7 @@ def social_warehouse_daily():
         return run_gate
 
     def dbt_layer(layer: str):
-        @task(task_id=f"dbt_{layer}", **WRITER)
+        @task(task_id=f"dbt_{layer}", **WRITER, **LINEAGE.get(f"dbt_{layer}", {}))
         def run_layer(build: dict) -> dict:
             from social_warehouse.pipeline import run_dbt
 
@@ -178,7 +183,7 @@ def social_warehouse_daily():
 
         return run_layer
 
-    @task(**ANALYTICS)
+    @task(**ANALYTICS, **LINEAGE.get("analytics_graph", {}))
     def analytics_graph(build: dict) -> dict:
         from social_warehouse.pipeline import run_settings
         from social_warehouse.stages import run_graph_stage
@@ -186,7 +191,7 @@ def social_warehouse_daily():
         return _step(build, "analytics_graph", run_graph_stage, build["run_id"], build["ds"],
                      settings=run_settings(build["run_id"]))
 
-    @task(**ANALYTICS)
+    @task(**ANALYTICS, **LINEAGE.get("analytics_topics", {}))
     def analytics_topics(build: dict) -> dict:
         from social_warehouse.pipeline import run_settings
         from social_warehouse.stages import run_topics_stage
@@ -194,7 +199,7 @@ def social_warehouse_daily():
         return _step(build, "analytics_topics", run_topics_stage, build["run_id"], build["ds"],
                      settings=run_settings(build["run_id"]))
 
-    @task(**ANALYTICS)
+    @task(**ANALYTICS, **LINEAGE.get("analytics_audience", {}))
     def analytics_audience(build: dict) -> dict:
         from social_warehouse.pipeline import run_settings
         from social_warehouse.stages import run_audience_stage
@@ -202,7 +207,7 @@ def social_warehouse_daily():
         return _step(build, "analytics_audience", run_audience_stage, build["run_id"],
                      build["ds"], settings=run_settings(build["run_id"]))
 
-    @task(**ANALYTICS)
+    @task(**ANALYTICS, **LINEAGE.get("analytics_kol", {}))
     def analytics_kol(build: dict) -> dict:
         from social_warehouse.pipeline import run_settings
         from social_warehouse.stages import run_kol_stage
@@ -210,13 +215,13 @@ def social_warehouse_daily():
         return _step(build, "analytics_kol", run_kol_stage, build["run_id"], build["ds"],
                      settings=run_settings(build["run_id"]))
 
-    @task(**WRITER)
+    @task(**WRITER, **LINEAGE.get("export_analytics_inputs", {}))
     def export_analytics_inputs(build: dict) -> dict:
         from social_warehouse.pipeline import export_analytics_inputs as run
 
         return _step(build, "export_analytics_inputs", run, build["run_id"])
 
-    @task(**WRITER)
+    @task(**WRITER, **LINEAGE.get("load_analytics", {}))
     def load_analytics(build: dict) -> dict:
         from social_warehouse.pipeline import load_outputs
 

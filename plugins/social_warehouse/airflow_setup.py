@@ -105,7 +105,29 @@ def project_env(settings: Settings | None = None, base: dict | None = None) -> d
     env["SW_WAREHOUSE"] = str(s.warehouse_path)
     env["SW_BUILD_DIR"] = str(s.build_dir)
     env["SW_RUNS_DIR"] = str(s.runs_dir)
+    # lineage of this data dir goes to this data dir, whatever airflow.cfg says
+    for key, value in openlineage_settings(s, env).items():
+        env[f"AIRFLOW__OPENLINEAGE__{key.upper()}"] = value
     return env
+
+
+def openlineage_settings(settings: Settings, env: Mapping[str, str] | None = None
+                         ) -> dict[str, str]:
+    """The ``[openlineage]`` settings: every task's inputs and outputs
+    (:mod:`social_warehouse.lineage`) go to a file transport in ``<data dir>/lineage/``
+    (one JSON event per file) unless ``SW_OPENLINEAGE_TRANSPORT`` gives another transport
+    (OpenLineage's JSON form, e.g. ``{"type": "http", "url": "http://marquez:5000"}``);
+    ``SW_LINEAGE=off`` disables the listener."""
+    env = os.environ if env is None else env
+    if (env.get("SW_LINEAGE") or "on").strip().lower() in ("off", "0", "false", "no"):
+        return {"disabled": "True"}
+    transport = (env.get("SW_OPENLINEAGE_TRANSPORT") or "").strip()
+    if not transport:
+        folder = settings.data_dir / "lineage"
+        folder.mkdir(parents=True, exist_ok=True)
+        transport = json.dumps({"type": "file", "log_file_path": str(folder / "event"),
+                                "append": False})
+    return {"disabled": "False", "namespace": "social_warehouse", "transport": transport}
 
 
 def worker_hostname() -> str:
@@ -461,6 +483,7 @@ def write_airflow_cfg(
         "dag_processor": {"refresh_interval": "60"},
         "social_warehouse": {"metadata_backend": backend or "external",
                              "data_dir": str(s.data_dir)},
+        "openlineage": openlineage_settings(s, env),
     }
     if celery:
         values["celery"] = dict(celery)

@@ -88,3 +88,17 @@ def test_analytics_tasks_do_not_take_the_writer_slot(dag):
     for task_id in ("analytics_graph", "analytics_topics", "analytics_kol",
                     "analytics_audience"):
         assert dag.get_task(task_id).pool != "duckdb_writer"
+
+
+def test_every_data_task_declares_its_lineage(dag):
+    """OpenLineage inlets/outlets on the tasks equal social_warehouse.lineage's table."""
+    from social_warehouse.lineage import task_lineage
+
+    expected = task_lineage()
+    for task_id, (inputs, outputs) in expected.items():
+        task = dag.get_task(task_id)
+        assert [(d.namespace, d.name) for d in task.inlets] == inputs, task_id
+        assert [(d.namespace, d.name) for d in task.outlets] == outputs, task_id
+    data_tasks = {t.task_id for t in dag.tasks} - {"prepare_build", "import_export", "publish",
+                                                   "finalize"}
+    assert set(expected) == data_tasks

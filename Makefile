@@ -65,11 +65,12 @@ endif
 airflow: setup
 	$(PY) -m social_warehouse.cli airflow up
 
-# The suite on PYTEST_WORKERS pytest-xdist workers (0: one process). Tests that share a built
-# world stay on one worker (xdist groups, tests/conftest.py); the slowest are listed at the end.
+# The suite on PYTEST_WORKERS pytest-xdist workers (0: one process), one test file per work
+# unit; the files sharing the built two-day world are one unit (tests/conftest.py,
+# pytest_xdist_make_scheduler). The slowest tests are listed at the end.
 PYTEST_WORKERS ?= 2
 test: setup lint
-	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadgroup --durations=30
+	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile --durations=30
 
 test-fast: setup
 	$(PY) -m pytest -m "not e2e"

@@ -81,16 +81,29 @@ def run_cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
 
 # ----------------------------------------------------------------------------- xdist groups
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(config, items):
-    """Groups for ``pytest -n N --dist loadgroup`` (``make test``): every test that uses the
-    shared two-day world runs on one worker (it is built once per worker), every other
-    module stays on one worker (its module-scoped fixtures are built once)."""
-    for item in items:
-        if any(item.iter_markers("xdist_group")):
-            continue
-        group = "daily_world" if "daily_world" in item.fixturenames else item.module.__name__
-        item.add_marker(pytest.mark.xdist_group(group))
+#: test files that read the shared two-day world (``daily_world`` below)
+WORLD_FILES = frozenset({
+    "tests/e2e/test_daily_dag.py", "tests/e2e/test_determinism.py",
+    "tests/e2e/test_synthetic_truth.py", "tests/e2e/test_lineage_events.py",
+    "tests/bi/test_superset_dashboard.py",
+})
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """``pytest -n N --dist loadfile`` (``make test``): one work unit per test file, except
+    that the files reading the shared two-day world are one unit, so the world's DAG runs
+    happen once, on one worker. (xdist's ``loadgroup`` marks do not work with pytest 9:
+    xdist 3.8 renames ``item._nodeid``, which pytest 9 no longer reads.)"""
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    class WorldScheduling(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            path = super()._split_scope(nodeid)
+            return "daily_world" if path in WORLD_FILES else path
+
+    return WorldScheduling(config, log)
 
 
 # ------------------------------------------------------------------- the shared two-day world

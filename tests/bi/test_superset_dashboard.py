@@ -37,8 +37,9 @@ ARTIFACTS = REPO / "test-artifacts"
 CHROMIUM = next((p for p in (shutil.which("chromium"), shutil.which("chromium-browser"))
                  if p), None)
 
-# the shared daily_world is requested lazily (not when reusing a data dir): same xdist group
-pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("daily_world")]
+# the shared daily_world is requested lazily (not when reusing a data dir); the file is in
+# tests/conftest.py's WORLD_FILES, so it runs on the worker that holds the world
+pytestmark = [pytest.mark.e2e]
 
 _spec = importlib.util.spec_from_file_location("sw_superset_dashboard",
                                                REPO / "superset" / "dashboard.py")

@@ -68,6 +68,12 @@ def utc_naive(s: Any) -> pd.Series:
     return t.dt.tz_localize(None)
 
 
+def event_days(s: Any) -> np.ndarray:
+    """Calendar days (UTC) of timestamps as ``datetime64[D]``: the one day normaliser of the
+    analytics (audience, propensity and evaluation use it)."""
+    return utc_naive(s).dt.normalize().to_numpy("datetime64[D]")
+
+
 def _timestamp(value: Any) -> pd.Timestamp:
     t = pd.Timestamp(value)
     if t.tzinfo is not None:

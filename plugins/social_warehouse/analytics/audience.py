@@ -28,6 +28,7 @@ import scipy.sparse as sp
 
 from ..contract import EVENT_TYPES
 from ._arrays import distinct
+from ._common import event_days
 
 __all__ = [
     "EXPOSURE_TYPES",
@@ -137,8 +138,7 @@ def build_user_interests(
 
 def _dates(interactions: pd.DataFrame) -> np.ndarray:
     col = "event_date" if "event_date" in interactions.columns else "occurred_at"
-    d = pd.to_datetime(interactions[col], utc=True).dt.tz_convert(None)
-    return d.dt.normalize().to_numpy("datetime64[D]")
+    return event_days(interactions[col])
 
 
 def build_user_features(

@@ -58,6 +58,7 @@ import numpy as np
 import pandas as pd
 
 from ..contract import DEFAULT_EVENT_WEIGHTS
+from ._common import event_days, utc_naive
 from .recommend import InteractionData, make_recommender
 
 __all__ = [
@@ -99,7 +100,7 @@ BLEND_GRID = (0.0, 0.25, 0.5, 0.75, 1.0)
 def _dates(df: pd.DataFrame, date_col: str | None) -> pd.Series:
     for c in [date_col] if date_col else ["event_date", "occurred_at", "last_at", "date"]:
         if c and c in df.columns:
-            return pd.to_datetime(df[c], utc=True).dt.tz_convert(None).dt.normalize()
+            return pd.Series(event_days(df[c]).astype("datetime64[ns]"), index=df.index)
     raise ValueError("no date column (event_date, occurred_at, last_at) for a time split")
 
 
@@ -108,7 +109,7 @@ def _times(df: pd.DataFrame) -> pd.Series:
     col = "occurred_at" if "occurred_at" in df.columns else "event_date"
     if col not in df.columns:
         raise ValueError("events need occurred_at or event_date")
-    return pd.to_datetime(df[col], utc=True).dt.tz_convert(None).astype("datetime64[us]")
+    return utc_naive(df[col]).astype("datetime64[us]")
 
 
 def preference_scores(

@@ -84,6 +84,7 @@ from sklearn.preprocessing import StandardScaler
 
 from ..contract import DEFAULT_EVENT_WEIGHTS
 from ._arrays import distinct
+from ._common import event_days
 from .audience import EXPOSURE_TYPES, kol_set
 
 __all__ = [
@@ -107,13 +108,6 @@ FEATURES: tuple[str, ...] = (
 _PRIOR_EVENTS = 10.0
 
 
-def _day(s: pd.Series) -> np.ndarray:
-    d = pd.to_datetime(s, utc=True) if not pd.api.types.is_datetime64_any_dtype(s) else s
-    if getattr(d.dt, "tz", None) is not None:
-        d = d.dt.tz_convert(None)
-    return d.dt.normalize().to_numpy("datetime64[D]")
-
-
 def _prepare_events(interactions: pd.DataFrame, items: pd.DataFrame | None,
                     exposure_types: Sequence[str]) -> pd.DataFrame:
     cols = {"user_id": interactions["user_id"].to_numpy(),
@@ -130,7 +124,7 @@ def _prepare_events(interactions: pd.DataFrame, items: pd.DataFrame | None,
     ev["w"] = et.map(DEFAULT_EVENT_WEIGHTS).fillna(1.0).to_numpy(np.float32)
     src = interactions["event_date"] if "event_date" in interactions else interactions[
         "occurred_at"]
-    ev["date"] = _day(src)
+    ev["date"] = event_days(src)
     return ev
 
 
@@ -172,7 +166,7 @@ def build_propensity_pairs(
     if need > 0 and len(pos):
         avail = E.groupby("post_id", sort=True).size()
         if items is not None and "created_at" in items.columns:
-            created = _day(items["created_at"])
+            created = event_days(items["created_at"])
             new = items.loc[created == d, "post_id"]
             avail = avail.reindex(avail.index.union(pd.Index(new)), fill_value=0)
         p = (avail.to_numpy(np.float64) + 1.0)
@@ -316,7 +310,7 @@ class PropensityFeaturizer:
         t = pd.to_datetime(f["followed_at"], utc=True)
         ok = t.notna().to_numpy()
         day = np.full(len(f), np.iinfo(np.int64).max)
-        day[ok] = _day(t[ok]).astype(np.int64)
+        day[ok] = event_days(t[ok]).astype(np.int64)
         fo = pd.DataFrame({"user_id": f["follower_id"].to_numpy()[ok],
                            "author_id": f["followee_id"].to_numpy()[ok], "fday": day[ok]})
         fo = fo.groupby(["user_id", "author_id"], sort=True, as_index=False)["fday"].min()
@@ -411,7 +405,7 @@ class PropensityFeaturizer:
         if day is not None:
             dd = np.full(n, np.datetime64(pd.Timestamp(day).date(), "D"))
         else:
-            dd = _day(pairs["day"])
+            dd = event_days(pairs["day"])
         d_idx = np.searchsorted(self.days_, dd, side="left")  # event days strictly before
         a = pd.Series(p).map(self._item_author).to_numpy()
         uc = self.user_index_.get_indexer(u)
@@ -448,7 +442,7 @@ class PropensityFeaturizer:
         F["i_eng_rate"] = rate(its)
         it = self.items.set_index("post_id") if self.items is not None else None
         if it is not None and "created_at" in it.columns:
-            created = pd.Series(_day(it["created_at"]), index=it.index)
+            created = pd.Series(event_days(it["created_at"]), index=it.index)
             cd = pd.Series(p).map(created).to_numpy("datetime64[D]")
             age = (dd - cd).astype("timedelta64[D]").astype(np.float64)
             age = np.where(np.isnan(age), 0.0, np.clip(age, 0, None))

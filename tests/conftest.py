@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +18,19 @@ VENV_BIN = Path(sys.executable).parent
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+
+
+_SESSION_STARTED = time.time()
+#: evidence files that tests write for the people reading the run (printed at the end, also
+#: when the test ran on an xdist worker, whose own output is not shown)
+EVIDENCE = {"CELERY EVIDENCE": REPO_ROOT / "test-artifacts" / "celery_evidence.json"}
+
+
+def pytest_terminal_summary(terminalreporter):
+    for title, path in EVIDENCE.items():
+        if path.is_file() and path.stat().st_mtime >= _SESSION_STARTED:
+            terminalreporter.write_sep("=", title)
+            terminalreporter.write_line(path.read_text(encoding="utf-8"))
 
 
 @pytest.fixture(scope="session")

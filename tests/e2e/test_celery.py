@@ -40,6 +40,7 @@ ANALYTICS = {"analytics_graph", "analytics_topics", "analytics_kol", "analytics_
 WRITER_TASKS = {"prepare_build", "ingest", "dbt_core", "publish", "load_analytics"}
 VOLATILE = ("selection_seconds",)  # timing columns measure the machine, not the data
 RUN_TIMEOUT = 1800
+EVIDENCE_FILE = REPO_ROOT / "test-artifacts" / "celery_evidence.json"
 
 
 def _base_env(data_dir: Path, home: Path) -> dict[str, str]:
@@ -195,6 +196,10 @@ def test_celery_workers_run_the_dag_like_the_local_executor(landing, capsys, rec
     record_property("celery_evidence", json.dumps(evidence, default=str))
     with capsys.disabled():  # shown in the test output whether it passes or fails
         print("\nCELERY EVIDENCE " + json.dumps(evidence, indent=1, default=str), flush=True)
+    # under pytest-xdist a worker's output is not shown: the controller prints this file in
+    # the terminal summary (tests/conftest.py, pytest_terminal_summary)
+    EVIDENCE_FILE.parent.mkdir(exist_ok=True)
+    EVIDENCE_FILE.write_text(json.dumps(evidence, indent=1, default=str))
 
     assert local_rc == 0, local_log.read_text()[-6000:]
     assert pg.pid() is None and redis.proc is not None and redis.proc.poll() is not None

@@ -46,8 +46,8 @@ from .contract import ENTITIES
 
 #: dbt model folders in build order; each folder's models land in the schema of its name
 LAYERS = ("staging", "core", "analytics", "marts")
-#: the relations ``export_analytics_inputs`` writes to Parquet (kept equal to
-#: ``pipeline.ANALYTICS_INPUTS``, which imports heavier modules; a test compares them)
+#: the relations ``pipeline.export_analytics_inputs`` writes to Parquet (defined here, in a
+#: module light enough for the DAG file; the pipeline imports it)
 ANALYTICS_INPUTS = ("core.*", "staging.stg_event_types")
 RAW_EXTRA = ("input_files", "event_types")  # raw tables ingest writes besides the entities
 GATED = ("raw", "staging", "core", "analytics", "marts")  # gate_<stage> reads that schema

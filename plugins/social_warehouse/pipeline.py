@@ -30,6 +30,7 @@ from pathlib import Path
 
 from .config import Settings, get_settings
 from .db import connect, quote_ident
+from .lineage import ANALYTICS_INPUTS
 
 __all__ = [
     "PipelineError",
@@ -660,7 +661,6 @@ def format_summary(path: Path | str, schemas: tuple[str, ...] = ("core", "marts"
 
 #: What :func:`export_analytics_inputs` exports for the analytics: ``schema.*`` (every
 #: table and view of the schema) or ``schema.table``.
-ANALYTICS_INPUTS = ("core.*", "staging.stg_event_types")
 
 
 def analytics_dir(run_id: str, settings: Settings | None = None) -> Path:

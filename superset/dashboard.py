@@ -85,11 +85,11 @@ where r.status <> 'failed'
 group by f.ds, f.entity
 """
 
-# LIST columns are cast to VARCHAR ("[a, b]") so they read as text in every tool.
+# The lists' plain-text twins ("a, b") read as text in every chart.
 _COMMUNITIES_SQL = """
 select community_id, cast(community_id as varchar) as community, size,
-       modularity_contribution, cast(top_member_handles as varchar) as top_members,
-       cast(dominant_categories as varchar) as dominant_categories
+       modularity_contribution, top_member_handles_text as top_members,
+       dominant_categories_text as dominant_categories
 from marts.mart_communities
 """
 

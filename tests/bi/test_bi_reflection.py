@@ -82,13 +82,12 @@ def test_every_mart_table_and_column_has_a_comment(reflected):
     assert not missing, f"no comment on: {missing}"
 
 
-def test_reflected_columns_match_the_contracts_and_lists_have_text_twins(reflected):
-    """Column names and order are the contract's; every type is a known SQL type.
+def test_reflected_columns_match_the_contracts_with_no_nulltype(reflected):
+    """Column names and order are the contract's, and every type is one SQLAlchemy knows.
 
-    duckdb-engine 0.17 reflects DuckDB LIST and STRUCT columns as ``NullType`` (their
-    pg_catalog type name is ``list``/``struct``). Those columns stay in the marts for SQL
-    users and the marts gate; each has a ``<name>_text`` VARCHAR twin that every BI tool
-    can read, and no other column may reflect as NullType.
+    duckdb-engine 0.17 has no SQLAlchemy type for DuckDB LIST/STRUCT (it reflects them as
+    ``NullType``, with a "Did not recognize type" warning), so the marts carry their lists
+    as JSON (reflected as a string type), each with a ``<name>_text`` plain-text twin.
     """
     declared = contracts(MARTS_DIR)
     problems = []
@@ -98,18 +97,48 @@ def test_reflected_columns_match_the_contracts_and_lists_have_text_twins(reflect
             problems.append(f"{table}: columns {list(cols)} != contract {list(declared[table])}")
             continue
         for name, typ in cols.items():
-            nested = declared[table][name].endswith("[]") or declared[table][name].startswith(
-                "STRUCT")
-            if isinstance(typ, sa.types.NullType) and not nested:
+            if isinstance(typ, sa.types.NullType):
                 problems.append(f"{table}.{name}: NullType ({declared[table][name]})")
-            if nested:
-                twin = cols.get(f"{name}_text")
-                if not isinstance(twin, sa.types.String):
-                    problems.append(f"{table}.{name}: no VARCHAR twin {name}_text")
-        for name, typ in cols.items():
             if declared[table][name] == "BIGINT" and not isinstance(typ, sa.types.BigInteger):
                 problems.append(f"{table}.{name}: reflected {typ!r}, declared BIGINT")
+            if declared[table][name] == "JSON":
+                if not isinstance(typ, sa.types.String):
+                    problems.append(f"{table}.{name}: JSON reflected as {typ!r}")
+                if not isinstance(cols.get(f"{name}_text"), sa.types.String):
+                    problems.append(f"{table}.{name}: no plain-text twin")
+    unrecognised = [w for w in reflected["warnings"] if "Did not recognize type" in w]
     assert not problems, "\n".join(problems)
+    assert not unrecognised, unrecognised
+
+
+def test_json_list_columns_hold_the_analytics_lists(served_warehouse):
+    """The marts' JSON arrays cast back to the typed lists of the analytics outputs."""
+    from tests.helpers import query
+
+    mismatched = query(served_warehouse, """
+        select count(*) from marts.mart_topics m
+        join (select topic_id::BIGINT as topic_id, list(term order by rank) as terms,
+                     list(weight::DOUBLE order by rank) as weights
+              from analytics.topics group by all) a using (topic_id)
+        where m.top_terms::VARCHAR[] <> a.terms or m.top_term_weights::DOUBLE[] <> a.weights
+           or m.top_terms_text <> array_to_string(a.terms, ', ')""")
+    assert query(served_warehouse, "select count(*) from marts.mart_topics")[0][0] > 0
+    assert mismatched == [(0,)]
+    seeds = query(served_warehouse, """
+        select count(*) from marts.mart_campaign_seeding m
+        join analytics.campaign_seeding a using (method)
+        where m.seed_set::VARCHAR[] <> a.seed_set
+           or m.seed_set_text <> array_to_string(a.seed_set, ', ')""")
+    assert seeds == [(0,)]
+    interests = query(served_warehouse, """
+        select count(*) from (
+            select user_id, unnest(interests::STRUCT(topic_id BIGINT, topic_label VARCHAR,
+                                                     weight DOUBLE)[]) as i
+            from marts.mart_user_interests) m
+        anti join analytics.user_interests a
+          on a.user_id = m.user_id and a.topic_id::BIGINT = m.i.topic_id
+         and a.weight::DOUBLE = m.i.weight""")
+    assert interests == [(0,)]
 
 
 def test_marts_types_are_bi_ready(served_warehouse):

@@ -164,7 +164,8 @@ FIXTURE_SQL = [
         select * exclude (ds) from analytics.campaign_performance""",
     """create table marts.mart_campaign_kol_performance as
         select * exclude (ds) from analytics.campaign_kol_performance""",
-    "create table marts.mart_campaign_seeding as select * from analytics.campaign_seeding",
+    "create table marts.mart_campaign_seeding as "
+    "select * replace (to_json(seed_set) as seed_set) from analytics.campaign_seeding",
 ]
 
 # Audience and recommendations: 12 posts p00..p11 by the KOLs, 3 topics of 4 terms, users
@@ -248,8 +249,8 @@ AUDIENCE_MARTS_SQL = [
             select topic_id, count(*) as n_items from analytics.item_topics
             where rank = 1 group by topic_id)
         select topics.topic_id, any_value(topics.label) as topic_label,
-               list(topics.term order by topics.rank) as top_terms,
-               list(topics.weight order by topics.rank) as top_term_weights,
+               to_json(list(topics.term order by topics.rank)) as top_terms,
+               to_json(list(topics.weight order by topics.rank)) as top_term_weights,
                any_value(topics.coherence_npmi) as coherence_npmi,
                coalesce(any_value(item_counts.n_items), 0) as n_items_main_topic
         from analytics.topics left join item_counts using (topic_id)
@@ -263,7 +264,8 @@ AUDIENCE_MARTS_SQL = [
                    arg_max(labels.label, i.weight) as top_topic_label
             from analytics.user_interests i left join labels using (topic_id)
             group by i.user_id)
-        select p.user_id, u.handle, l.top_topic_label, coalesce(l.interests, []) as interests,
+        select p.user_id, u.handle, l.top_topic_label,
+               to_json(coalesce(l.interests, [])) as interests,
                p.* exclude (user_id, ds)
         from analytics.user_profiles p
         left join core.dim_users u using (user_id)

@@ -275,9 +275,9 @@ def test_bad_audience_marts_fail_the_marts_gate(db):
     mutate(
         db,
         "update marts.mart_segments set share = share / 2 where segment_id = 1",
-        "update marts.mart_user_interests set interests = [struct_pack(topic_id := 0, "
-        "topic_label := 't0_w1 / t0_w2 / t0_w3', weight := 1.5::FLOAT)] where user_id = 'u01'",
-        "update marts.mart_topics set top_term_weights = [1.0, 'inf'::DOUBLE, 0.5, 0.25] "
+        "update marts.mart_user_interests set interests = to_json([struct_pack(topic_id := 0, "
+        "topic_label := 't0_w1 / t0_w2 / t0_w3', weight := 1.5::FLOAT)]) where user_id = 'u01'",
+        "update marts.mart_topics set top_term_weights = to_json([1.0, 'inf'::DOUBLE, 0.5, 0.25]) "
         "where topic_id = 2",
         # a duplicate of today's row: the previous day's identical key is no duplicate
         f"insert into marts.mart_recommender_eval select * from marts.mart_recommender_eval "

@@ -45,7 +45,7 @@ final as (
         performance.conversion_rate_view_expected::DOUBLE as conversion_rate_view_expected,
         performance.conversion_rate_view_lift::DOUBLE as conversion_rate_view_lift,
         campaigns.is_co_promotion,
-        campaigns.kol_ids,
+        to_json(campaigns.kol_ids) as kol_ids,
         array_to_string(campaigns.kol_ids, ', ') as kol_ids_text,
     from performance
     left join campaigns using (campaign_id)

@@ -47,12 +47,14 @@ final as (
         communities.size::BIGINT as size,
         communities.modularity_contribution::DOUBLE as modularity_contribution,
         communities.modularity::DOUBLE as modularity,
-        communities.top_members::VARCHAR[] as top_members,
+        to_json(communities.top_members::VARCHAR[]) as top_members,
         array_to_string(communities.top_members, ', ') as top_members_text,
-        coalesce(top_handles.top_member_handles, [])::VARCHAR[] as top_member_handles,
+        to_json(coalesce(top_handles.top_member_handles, [])::VARCHAR[])
+            as top_member_handles,
         array_to_string(coalesce(top_handles.top_member_handles, []), ', ')
             as top_member_handles_text,
-        coalesce(dominant_categories.dominant_categories, [])::VARCHAR[] as dominant_categories,
+        to_json(coalesce(dominant_categories.dominant_categories, [])::VARCHAR[])
+            as dominant_categories,
         array_to_string(coalesce(dominant_categories.dominant_categories, []), ', ')
             as dominant_categories_text,
     from communities

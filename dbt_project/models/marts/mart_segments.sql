@@ -25,7 +25,8 @@ final as (
 
 with_text as (
     select
-        *,
+        * replace (to_json(top_topics) as top_topics, to_json(top_kols) as top_kols,
+                   to_json(top_kol_follow_share) as top_kol_follow_share),
         array_to_string(top_topics, ', ') as top_topics_text,
         array_to_string(top_kols, ', ') as top_kols_text,
         array_to_string(list_transform(top_kol_follow_share, lambda s: round(s, 3)), ', ')

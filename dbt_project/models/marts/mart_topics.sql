@@ -14,9 +14,9 @@ final as (
         {{ as_of_date() }} as ds,
         topics.topic_id::BIGINT as topic_id,
         any_value(topics.label)::VARCHAR as topic_label,
-        list(topics.term order by topics.rank)::VARCHAR[] as top_terms,
+        to_json(list(topics.term order by topics.rank)::VARCHAR[]) as top_terms,
         string_agg(topics.term, ', ' order by topics.rank) as top_terms_text,
-        list(topics.weight order by topics.rank)::DOUBLE[] as top_term_weights,
+        to_json(list(topics.weight order by topics.rank)::DOUBLE[]) as top_term_weights,
         string_agg(round(topics.weight, 4)::VARCHAR, ', ' order by topics.rank)
             as top_term_weights_text,
         any_value(topics.coherence_npmi)::DOUBLE as coherence_npmi,

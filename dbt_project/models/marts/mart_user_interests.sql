@@ -44,8 +44,8 @@ final as (
         users.handle,
         interest_lists.top_topic_id,
         interest_lists.top_topic_label,
-        coalesce(interest_lists.interests, [])
-            ::STRUCT(topic_id BIGINT, topic_label VARCHAR, weight DOUBLE)[] as interests,
+        to_json(coalesce(interest_lists.interests, [])
+            ::STRUCT(topic_id BIGINT, topic_label VARCHAR, weight DOUBLE)[]) as interests,
         coalesce(interest_lists.interests_text, '') as interests_text,
         {{ typed_columns(ref('user_profiles'), 'profiles', columns) }}
     from profiles

@@ -73,7 +73,8 @@ test: setup lint
 	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile --durations=30
 
 test-fast: setup
-	$(PY) -m pytest -m "not e2e" -n $(PYTEST_WORKERS) --dist loadfile --durations=15
+	$(PY) -m pytest -m "not e2e and not integration" -n $(PYTEST_WORKERS) --dist loadfile \
+	  --durations=15
 
 lint: setup
 	.venv/bin/ruff check plugins dags tests benchmarks

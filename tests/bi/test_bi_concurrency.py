@@ -20,6 +20,10 @@ import pytest
 
 from tests.bi.conftest import generate_world, run_day
 
+#: Builds a whole warehouse (every dbt layer, the gates, a publish): in `make test`, left
+#: out of `make test-fast`.
+pytestmark = pytest.mark.integration
+
 READERS = 3
 
 READER = r"""
@@ -30,6 +34,7 @@ warnings.simplefilter("ignore")
 engine = sa.create_engine(f"duckdb:///{path}", connect_args={"read_only": True},
                           poolclass=sa.pool.NullPool)
 import os
+
 with open(out, "w") as fh:
     while not os.path.exists(stop):
         started = time.time()

@@ -18,6 +18,10 @@ import yaml
 
 from tests.conftest import REPO_ROOT
 
+#: Builds a whole warehouse (every dbt layer, the gates, a publish): in `make test`, left
+#: out of `make test-fast`.
+pytestmark = pytest.mark.integration
+
 MARTS_DIR = REPO_ROOT / "dbt_project" / "models" / "marts"
 CORE_DIR = REPO_ROOT / "dbt_project" / "models" / "core"
 

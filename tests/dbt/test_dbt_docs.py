@@ -14,6 +14,10 @@ from tests.conftest import VENV_BIN
 from tests.dbt.test_dbt_models import D2, built  # noqa: F401  (module fixture)
 from tests.helpers import query
 
+#: Builds every dbt layer and runs `dbt docs generate` on it: in `make test`, left out of
+#: `make test-fast`.
+pytestmark = pytest.mark.integration
+
 
 def dbt(settings, *args: str, env: dict) -> subprocess.CompletedProcess:
     base = {k: v for k, v in os.environ.items()

@@ -203,6 +203,7 @@ def _arg(name: str) -> str:
     return m.group(1)
 
 
+@pytest.mark.integration
 def test_image_install_command_resolves_from_uv_lock(tmp_path):
     export, pip = _install_commands()
     # the image exports with the uv version this checkout uses (Makefile's UV_VERSION)

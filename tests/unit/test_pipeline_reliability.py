@@ -332,6 +332,7 @@ def clean_two_days(tmp_path_factory, landing) -> tuple[Path, dict]:
     return s.data_dir, _served_state(clean)[1]
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("step", PUBLISH_STEPS)
 def test_sigkill_at_each_publish_step_then_rerun_serves_a_clean_runs_warehouse(
         step, clean_two_days, tmp_path):
@@ -370,6 +371,7 @@ def test_sigkill_at_each_publish_step_then_rerun_serves_a_clean_runs_warehouse(
     assert sorted(p.name for p in (data / "build").iterdir()) == []
 
 
+@pytest.mark.integration
 def test_publish_retried_after_a_kill_past_the_rename_completes_the_same_run(
         clean_two_days, tmp_path):
     """Airflow retries a killed publish task: it finishes the marker and the pointer."""

@@ -140,6 +140,8 @@ def _networkx_partition(
 def _top_members(
     labels: np.ndarray, scores: np.ndarray, node_ids: np.ndarray, n_comms: int, top: int
 ) -> list[list[Any]]:
+    if n_comms == 0:  # no user at all (the loop below would yield one empty list)
+        return []
     n = labels.size
     order = np.lexsort((np.arange(n), -scores, labels))  # by community, score desc, id
     lab_sorted = labels[order]

@@ -47,7 +47,8 @@ PROJECT_FILES = ("expectations", "config", "sources")
 #: the mutated function, so slow end-to-end or gate tests are left out on purpose.
 DEFAULT_TESTS: dict[str, tuple[str, ...]] = {
     "analytics/evaluation.py": ("tests/unit/test_boundaries.py", "tests/unit/test_recommend.py"),
-    "analytics/graph": ("tests/unit/test_boundaries.py", "tests/unit/test_graph.py"),
+    "analytics/graph": ("tests/unit/test_boundaries.py", "tests/unit/test_graph.py",
+                        "tests/unit/test_mutation_graph.py"),
     "analytics/influence.py": ("tests/unit/test_boundaries.py", "tests/unit/test_influence.py",
                                "tests/unit/test_kol_degenerate.py"),
     "analytics/_common.py": ("tests/unit/test_boundaries.py", "tests/unit/test_influence.py",
@@ -55,7 +56,8 @@ DEFAULT_TESTS: dict[str, tuple[str, ...]] = {
     "analytics/tiers.py": ("tests/unit/test_influence.py", "tests/unit/test_kol_degenerate.py"),
     "analytics/audience_quality.py": ("tests/unit/test_influence.py",
                                       "tests/unit/test_kol_degenerate.py"),
-    "quality/metrics.py": ("tests/unit/test_boundaries.py",),
+    "quality/metrics.py": ("tests/unit/test_boundaries.py",
+                           "tests/unit/test_mutation_metrics.py"),
     "mapping/rules.py": ("tests/unit/test_boundaries.py", "tests/unit/test_mapping.py"),
     "ingest.py": ("tests/unit/test_ingest.py", "tests/unit/test_ingest_records.py"),
 }

@@ -326,8 +326,9 @@ def run_audience_stage(run_id: str, ds: str, settings: Settings | None = None) -
              "and post_id in (select post_id from core.dim_items)")
     scores = read_sql("select user_id, post_id, score, n_events, last_at "
                       f"from core.fct_user_item_scores {known}", settings=settings)
+    # no event_id: nothing downstream reads it (13.9M strings at the large profile)
     interactions = read_sql(
-        "select event_id, user_id, post_id, author_id, event_type, occurred_at, event_date, "
+        "select user_id, post_id, author_id, event_type, occurred_at, event_date, "
         f"watch_time_s, value, watch_ratio from core.fct_interactions {known}",
         settings=settings)
     items = read_sql("select post_id, author_id, created_at, media_type, duration_s, "
@@ -455,6 +456,9 @@ def _audience_outputs(outputs, info, step, cfg, ds, seed, n_recs, k_eval, item_t
     info.update(eval_split=eval_info.get("kind"), eval_split_label=eval_info.get("split"),
                 eval_split_reason=eval_info.get("reason"),
                 eval_n_test_users=eval_info.get("n_test_users"),
+                eval_n_users_sampled=eval_info.get("n_users_sampled"),
+                eval_sampled=bool((eval_info.get("sample") or {}).get("sampled")),
+                eval_sample=eval_info.get("sample"),
                 eval_warning=eval_info.get("warning") or "",
                 hybrid_popularity_blend=blend_value)
     table = evaluation.attrs.get("blend_table")

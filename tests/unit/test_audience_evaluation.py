@@ -21,6 +21,7 @@ from social_warehouse.analytics.evaluation import (
     holdout_split,
     leave_last_out_split,
     preference_scores,
+    sample_users,
     time_split,
     tune_popularity_blend,
 )
@@ -339,3 +340,56 @@ def test_propensity_follower_counts_as_of_the_day():
     assert f["r_follows_author"].iloc[0] == 1.0
     f0 = propensity_features(pairs, ev, "2026-01-01", items=items, users=users, follows=follows)
     assert f0["r_follows_author"].iloc[0] == 0.0 and f0["a_log_followers"].iloc[0] == 0.0
+
+
+# --------------------------------------------------------------------------------------
+# bounded evaluation: a seeded sample of at most max_users test users, reported
+# --------------------------------------------------------------------------------------
+def test_sample_users_seeded_order_free_and_bounded():
+    users = np.array([f"u{i:03d}" for i in range(200)])
+    a, info = sample_users(users, 50, random_state=4)
+    b, _ = sample_users(users[::-1].copy(), 50, random_state=4)
+    c, _ = sample_users(np.r_[users, users], 50, random_state=4)  # duplicates
+    assert len(a) == 50 and a.is_monotonic_increasing and a.is_unique
+    assert a.equals(b) and a.equals(c)
+    assert not a.equals(sample_users(users, 50, random_state=5)[0])
+    assert info == {"sampled": True, "n_users_before": 200, "n_users_after": 50,
+                    "max_users": 50, "seed": 4}
+    full, info = sample_users(users, 500, random_state=4)
+    assert len(full) == 200 and not info["sampled"] and info["n_users_after"] == 200
+    assert not sample_users(users, None)[1]["sampled"]
+
+
+def test_evaluation_samples_at_most_max_users_and_says_so(world, topics):
+    inter = world["interactions"]
+    kw = dict(items=world["items"], item_topics=topics, k=10, max_users=60,
+              models=("popularity", "hybrid"), return_recommendations=True)
+    m1, r1 = evaluate_recommenders(inter, random_state=3, **kw)
+    m2, r2 = evaluate_recommenders(inter.sample(frac=1.0, random_state=1), random_state=3,
+                                   **kw)
+    pd.testing.assert_frame_equal(m1, m2)  # same seed: same users, same metrics
+    pd.testing.assert_frame_equal(r1, r2)
+    info = m1.attrs["info"]
+    n_total = int(m1["n_test_users"].iloc[0])
+    assert n_total > 60
+    assert info["sample"] == {"sampled": True, "n_users_before": n_total,
+                              "n_users_after": 60, "max_users": 60, "seed": 3}
+    assert info["n_users_sampled"] == 60
+    for model in ("popularity", "hybrid"):
+        assert r1.loc[r1["evaluated_model"] == model, "user_id"].nunique() == 60
+    assert (m1["n_users_evaluated"] <= 60).all()
+    assert (m1.loc[m1["users"] == "all", "n_users_evaluated"] == 60).all()
+    assert m1["split_reason"].str.contains(
+        f"seeded random sample of 60 of {n_total} test users").all()
+    table = m1.attrs["blend_table"]
+    assert (table["n_users"] <= 60).all() and table["sampled"].all()
+    assert (table["n_users_total"] > 60).all()
+    # another seed: other users
+    _, r3 = evaluate_recommenders(inter, random_state=4, **kw)
+    assert set(r3["user_id"]) != set(r1["user_id"])
+    # no bound: every test user, nothing claimed
+    m4 = evaluate_recommenders(inter, items=world["items"], item_topics=topics, k=10,
+                               models=("popularity",), random_state=3)
+    assert not m4.attrs["info"]["sample"]["sampled"]
+    assert (m4.loc[m4["users"] == "all", "n_users_evaluated"] == n_total).all()
+    assert not m4["split_reason"].str.contains("sample").any()

@@ -27,6 +27,7 @@ from social_warehouse.analytics.recommend import (
     ItemKNNRecommender,
     PopularityRecommender,
     UserKNNRecommender,
+    _extract_topn_dense,
     cosine_topk_neighbors,
     recommend,
     topk_per_row,
@@ -204,6 +205,81 @@ def test_knn_scores_equal_dense_formula(kind):
         assert sub["score"].is_monotonic_decreasing
 
 
+def test_dense_topn_equals_plain_sort():
+    """The partition-based top-n of a dense block against sorting each row: best first,
+    ties by lower column, only positive finite values (NaN and -inf never kept)."""
+    rng = np.random.default_rng(2)
+    for t in range(400):
+        r, m, n = (int(x) for x in (rng.integers(1, 25), rng.integers(1, 30),
+                                    rng.integers(1, 12)))
+        S = rng.integers(-2, 4, (r, m)).astype(np.float32 if t % 2 else np.float64)
+        S = S + (rng.random((r, m)) < 0.3) * rng.random((r, m)).astype(S.dtype)
+        S[rng.random((r, m)) < 0.1] = -np.inf
+        S[rng.random((r, m)) < 0.05] = np.nan
+        cols = np.sort(rng.choice(500, m, replace=False)) if t % 3 else None
+        got = _extract_topn_dense(S.copy(), n, cols)
+        want: list[list[float]] = [[], [], []]
+        for i in range(r):
+            order = sorted(range(m), key=lambda j, i=i: (-np.nan_to_num(S[i, j], nan=-np.inf),
+                                                        j))[:n]
+            for j in order:
+                if np.isfinite(S[i, j]) and S[i, j] > 0:
+                    want[0].append(i)
+                    want[1].append(j if cols is None else cols[j])
+                    want[2].append(float(S[i, j]))
+        for g, w in zip(got, want, strict=True):
+            np.testing.assert_array_equal(g, np.asarray(w, dtype=g.dtype))
+
+
+def _hybrid_world(seed: int = 11):
+    """Random scores with every branch of the hybrid: warm users, thin users (content),
+    cold catalogue items (fresh-post slots), items without topics."""
+    rng = np.random.default_rng(seed)
+    n_users, n_items = 90, 60
+    per_user = rng.choice([1, 2, 3, 5, 8, 12], n_users)
+    rows = [(f"u{u:03d}", f"i{j:03d}", float(rng.integers(1, 6)))
+            for u in range(n_users)
+            for j in rng.choice(n_items, per_user[u], replace=False)]
+    sc = pd.DataFrame(rows, columns=["user_id", "post_id", "score"])
+    items = pd.DataFrame({"post_id": [f"i{j:03d}" for j in range(n_items + 15)]})
+    it = pd.DataFrame([(f"i{j:03d}", t, float(rng.random()))
+                       for j in range(n_items + 15) if j % 9 for t in rng.choice(4, 2,
+                                                                              replace=False)],
+                      columns=["post_id", "topic_id", "weight"])
+    return sc, items, it
+
+
+@pytest.mark.parametrize("blend", [0.0, 0.6])
+def test_hybrid_user_blocks_equal_per_user_reference(blend):
+    """The hybrid builds its lists in blocks of users: any block size, and the plain
+    one-user-at-a-time loop, give the same lists, scores and model labels."""
+    sc, items, it = _hybrid_world()
+    users = [*sorted(sc["user_id"].unique()), "nobody"]
+
+    def fit(block):
+        return HybridRecommender(popularity_blend=blend, user_block=block).fit(
+            sc, items=items, item_topics=it)
+
+    def same(got: pd.DataFrame, want: pd.DataFrame) -> None:
+        keys = ["user_id", "rank", "post_id", "model"]
+        pd.testing.assert_frame_equal(got[keys], want[keys], check_exact=True)
+        # the content model's float32 matrix product may round the last bit differently
+        # for a different number of rows (BLAS kernels); the lists are the same
+        np.testing.assert_allclose(got["score"], want["score"], rtol=1e-6, atol=0)
+
+    one = fit(10_000).recommend(users, n=6)
+    assert set(one["model"]) == {"item_knn", "content", "popularity"}
+    for block in (1, 7, 32):
+        same(fit(block).recommend(users, n=6), one)
+    rec = fit(10_000)
+    same(pd.concat([rec.recommend([u], n=6) for u in users], ignore_index=True), one)
+    exact = one["model"] != "content"
+    pd.testing.assert_frame_equal(fit(7).recommend(users, n=6)[exact], one[exact],
+                                  check_exact=True)
+    assert not one.duplicated(["user_id", "post_id"]).any()
+    assert (one.groupby("user_id")["rank"].max() == 6).all()
+
+
 # --------------------------------------------------------------------------------------
 # behaviour on the planted world
 # --------------------------------------------------------------------------------------
@@ -317,3 +393,29 @@ def test_lastfm_all_models(shared_datasets):
     assert v[("hybrid", "ndcg")] >= 1.3 * pop
     assert v[("content", "ndcg")] > pop
     assert v[("popularity", "coverage")] < v[("item_knn", "coverage")]
+
+
+def test_hybrid_reuses_fitted_sub_models_only_when_identical():
+    """The evaluation offers its fitted item_knn/content/popularity to the hybrid: used
+    only for the same data object, topics object and parameters; same lists either way."""
+    from social_warehouse.analytics.recommend import ContentRecommender, InteractionData
+
+    sc, items, it = _hybrid_world(seed=4)
+    data = InteractionData(sc, items["post_id"].to_numpy())
+    knn = ItemKNNRecommender().fit(data, item_topics=it)
+    content = ContentRecommender().fit(data, item_topics=it)
+    pop = PopularityRecommender().fit(data)
+    offered = {"item_knn": knn, "content": content, "popularity": pop}
+    fresh = HybridRecommender(popularity_blend=0.3).fit(data, item_topics=it)
+    reused = HybridRecommender(popularity_blend=0.3).reuse_fitted(offered).fit(
+        data, item_topics=it)
+    assert reused.cf_ is knn and reused.content_ is content and reused.popularity_ is pop
+    pd.testing.assert_frame_equal(reused.recommend(n=5), fresh.recommend(n=5),
+                                  check_exact=True)
+    other = HybridRecommender(cf_params={"n_neighbors": 5}).reuse_fitted(offered).fit(
+        data, item_topics=it.copy())
+    assert other.cf_ is not knn and other.content_ is not content
+    assert other.popularity_ is pop
+    elsewhere = HybridRecommender().reuse_fitted(offered).fit(
+        InteractionData(sc, items["post_id"].to_numpy()), item_topics=it)
+    assert elsewhere.cf_ is not knn and elsewhere.popularity_ is not pop

@@ -59,7 +59,7 @@ import pandas as pd
 
 from ..contract import DEFAULT_EVENT_WEIGHTS
 from ._common import event_days, utc_naive
-from .recommend import InteractionData, make_recommender
+from .recommend import HybridRecommender, InteractionData, make_recommender
 
 __all__ = [
     "METRICS",
@@ -71,6 +71,7 @@ __all__ = [
     "leave_last_out_split",
     "holdout_split",
     "random_split",
+    "sample_users",
     "ranking_metrics",
     "evaluate_recommendations",
     "tune_popularity_blend",
@@ -229,6 +230,30 @@ def interaction_scores(
     return out.reset_index()
 
 
+def _isin(values: pd.Series, pool: Any) -> np.ndarray:
+    """``values.isin(pool)`` as a bool array.
+
+    Arrow-backed strings (the warehouse ids) go through ``pyarrow.compute.is_in``:
+    pandas' ``isin`` on them builds Python objects of the whole pool (two minutes for
+    a million ids at the large profile, against seconds).
+    """
+    def arrow_str(d: Any) -> bool:
+        return isinstance(d, pd.StringDtype) and d.storage == "pyarrow"
+
+    pool_dtype = getattr(pool, "dtype", None)
+    if arrow_str(values.dtype) and arrow_str(pool_dtype):
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        try:
+            vset = pa.array(pd.unique(pool))
+            mask = pc.is_in(pa.array(values), value_set=vset)
+            return np.asarray(mask.to_numpy(zero_copy_only=False), dtype=bool)
+        except (pa.ArrowException, TypeError, ValueError):
+            pass
+    return values.isin(pool).to_numpy(dtype=bool)
+
+
 def _pairs_minus(test: pd.DataFrame, train: pd.DataFrame) -> pd.DataFrame:
     """Rows of ``test`` whose (user, post) pair does not occur in ``train``."""
     seen = test.merge(train[["user_id", "post_id"]].drop_duplicates(), how="left",
@@ -240,8 +265,10 @@ def _window_types_check(events: pd.DataFrame, in_test: np.ndarray) -> str:
     """Why a time split cannot learn the test window's behaviour ('' if it can)."""
     if "event_type" not in events.columns:
         return ""
-    unseen = (set(events.loc[in_test, "event_type"].astype(str))
-              - set(events.loc[~in_test, "event_type"].astype(str)))
+    et = events["event_type"]
+    # distinct values first: str() of a handful of types, not of every event
+    unseen = ({str(v) for v in pd.unique(et[in_test])}
+              - {str(v) for v in pd.unique(et[~in_test])})
     if unseen:
         return (f"event types {sorted(unseen)} occur only in the test window: nothing "
                 "earlier to train on")
@@ -355,7 +382,7 @@ def holdout_split(
                                    event_types=event_types, score_params=score_params)
     extra = _catalogue_extra(items, info["cutoff"], as_of_end)
     test = _in_catalogue(test, train, extra)
-    warm_test = test[test["user_id"].isin(train["user_id"])]["user_id"].nunique()
+    warm_test = test.loc[_isin(test["user_id"], train["user_id"]), "user_id"].nunique()
     why = info["reason"]
     if not why and warm_test < min_eval_users:
         why = (f"the last {holdout_days} event day(s) ({info['split'][5:]}) have "
@@ -399,7 +426,7 @@ def _catalogue_extra(items: pd.DataFrame | None, cutoff: Any, as_of_end: Any) ->
 
 def _in_catalogue(test: pd.DataFrame, train: pd.DataFrame, extra: np.ndarray) -> pd.DataFrame:
     cat = pd.Index(train["post_id"].unique()).append(pd.Index(extra))
-    return test[test["post_id"].isin(cat)].reset_index(drop=True)
+    return test[_isin(test["post_id"], cat)].reset_index(drop=True)
 
 
 def random_split(
@@ -529,6 +556,43 @@ def evaluate_recommendations(
     return out
 
 
+def sample_users(
+    users: Sequence[Any] | np.ndarray | pd.Index,
+    max_users: int | None,
+    random_state: int = 0,
+) -> tuple[pd.Index, dict[str, Any]]:
+    """A seeded random sample of at most ``max_users`` distinct users.
+
+    The users are sorted first, so the sample depends only on the set of users, the
+    size and the seed (not on row order); the sample is returned sorted.
+
+    Returns
+    -------
+    users : Index
+    info : dict
+        ``sampled`` (bool), ``n_users_before``, ``n_users_after``, ``max_users``,
+        ``seed``.
+    """
+    idx = pd.Index(np.sort(pd.unique(np.asarray(users))))
+    n = len(idx)
+    info: dict[str, Any] = {"sampled": False, "n_users_before": n, "n_users_after": n,
+                            "max_users": None if max_users is None else int(max_users),
+                            "seed": int(random_state)}
+    if max_users is not None and n > max_users:
+        rng = np.random.default_rng(random_state)
+        idx = idx[np.sort(rng.choice(n, int(max_users), replace=False))]
+        info.update(sampled=True, n_users_after=len(idx))
+    return idx, info
+
+
+def _sample_note(sample: Mapping[str, Any], what: str = "test users") -> str:
+    if not sample.get("sampled"):
+        return ""
+    return (f"metrics on a seeded random sample of {sample['n_users_after']} of "
+            f"{sample['n_users_before']} {what} (max_users={sample['max_users']}, "
+            f"seed={sample['seed']})")
+
+
 def _hybrid_ndcg(rec, relevant: pd.DataFrame, k: int, blend: float) -> float:
     rec.popularity_blend = float(blend)
     users = np.sort(relevant["user_id"].unique())
@@ -551,37 +615,47 @@ def tune_popularity_blend(
     score_params: Mapping[str, float] | None = None,
     hybrid_params: Mapping[str, Any] | None = None,
     weighting: str = "log1p",
+    max_users: int | None = None,
+    random_state: int = 0,
 ) -> tuple[float, pd.DataFrame]:
     """The hybrid's ``popularity_blend`` with the best NDCG@k on a validation split.
 
     The validation split is :func:`holdout_split` applied to ``train_events`` (the
     training part of the evaluation), so the test window is never looked at. The model
-    is fitted once; each grid value only re-ranks. Ties go to the smaller blend.
+    is fitted once; each grid value only re-ranks. Ties go to the smaller blend. With
+    ``max_users`` the NDCG is measured on a seeded sample (:func:`sample_users`) of at
+    most that many validation users.
 
     Returns
     -------
     blend : float
-    table : DataFrame ``blend, ndcg, n_users, split``
+    table : DataFrame ``blend, ndcg, n_users, split, n_users_total, sampled``
+        ``n_users``: validation users measured; ``n_users_total``: before sampling.
     """
+    columns = ["blend", "ndcg", "n_users", "split", "n_users_total", "sampled"]
     if "event_type" not in train_events.columns or len(train_events) == 0:
-        return 0.0, pd.DataFrame(columns=["blend", "ndcg", "n_users", "split"])
+        return 0.0, pd.DataFrame(columns=columns)
     try:
         vtrain, vtest, vinfo = holdout_split(
             train_events, holdout_days=holdout_days, holdout_items=holdout_items,
             min_eval_users=min_eval_users, items=items, event_types=event_types,
             score_params=score_params)
     except ValueError:
-        return 0.0, pd.DataFrame(columns=["blend", "ndcg", "n_users", "split"])
+        return 0.0, pd.DataFrame(columns=columns)
     if vtest.empty or vtrain.empty:
-        return 0.0, pd.DataFrame(columns=["blend", "ndcg", "n_users", "split"])
+        return 0.0, pd.DataFrame(columns=columns)
+    vusers, vsample = sample_users(vtest["user_id"].to_numpy(), max_users, random_state)
+    if vsample["sampled"]:
+        vtest = vtest[_isin(vtest["user_id"], vusers)]
     shared = InteractionData(vtrain, vinfo["catalogue_extra"], weighting=weighting)
     params = dict(hybrid_params or {})
     params.setdefault("weighting", weighting)
     rec = make_recommender("hybrid", **params)
     rec.fit(shared, item_topics=item_topics)
     rows = [(float(b), _hybrid_ndcg(rec, vtest, k, b), int(vtest["user_id"].nunique()),
-             vinfo["split"]) for b in grid]
-    table = pd.DataFrame(rows, columns=["blend", "ndcg", "n_users", "split"])
+             vinfo["split"], int(vsample["n_users_before"]), bool(vsample["sampled"]))
+            for b in grid]
+    table = pd.DataFrame(rows, columns=columns)
     ok = table[np.isfinite(table["ndcg"])]
     if ok.empty:
         return 0.0, table
@@ -641,7 +715,12 @@ def evaluate_recommenders(
         Extra parameters per model name.
     max_users : int, optional
         Evaluate a seeded random sample of at most this many test users (drawn from the
-        sorted user ids, so the sample does not depend on row order).
+        sorted user ids, so the sample does not depend on row order; see
+        :func:`sample_users`); the hybrid's blend tuning samples its validation users
+        the same way. The result says so: ``n_test_users`` counts the test users before
+        sampling, ``n_users_evaluated`` the evaluated ones, ``split_reason`` ends with
+        the sample's description, and ``attrs["info"]`` holds ``sample`` (``sampled,
+        n_users_before, n_users_after, max_users, seed``) and ``n_users_sampled``.
     holdout_days, holdout_items, min_eval_users : int
         See :func:`holdout_split`.
     warm_min_events : int, default 3
@@ -685,7 +764,7 @@ def evaluate_recommenders(
                 holdout_items=holdout_items, min_eval_users=min_eval_users, items=items,
                 item_topics=item_topics, event_types=event_types, score_params=score_params,
                 hybrid_params={kk: v for kk, v in hp.items() if kk != "popularity_blend"},
-                weighting=weighting)
+                weighting=weighting, max_users=max_users, random_state=random_state)
     elif split == "random":
         scores = data if "event_type" not in data.columns else interaction_scores(
             data, by_date=False)
@@ -701,11 +780,14 @@ def evaluate_recommenders(
     shared = InteractionData(train, extra, weighting=weighting)
     counts = pd.Series(shared.item_counts, index=shared.items)
     n_train_users = len(shared.users)
-    test_users = pd.Index(np.sort(test["user_id"].unique()))
-    if max_users is not None and len(test_users) > max_users:
-        rng = np.random.default_rng(random_state)
-        test_users = test_users[np.sort(rng.choice(len(test_users), max_users, replace=False))]
-        test = test[test["user_id"].isin(test_users)]
+    test_users, sample = sample_users(test["user_id"].to_numpy(), max_users, random_state)
+    if sample["sampled"]:
+        test = test[_isin(test["user_id"], test_users)]
+    info["sample"] = sample
+    info["n_users_sampled"] = int(sample["n_users_after"])
+    note = _sample_note(sample)
+    if note:
+        info["reason"] = "; ".join(x for x in (str(info.get("reason", "")), note) if x)
     n_train = (train.groupby("user_id")["n_events"].sum() if "n_events" in train.columns
                else train.groupby("user_id").size())
     tu_events = n_train.reindex(test_users).fillna(0).to_numpy()
@@ -715,13 +797,17 @@ def evaluate_recommenders(
         "cold": test_users[tu_events == 0],
     }
     rows, all_recs = [], []
+    fitted: dict[str, Any] = {}
     for name in models:
         if name == "content" and item_topics is None:
             continue
         params = dict(params_by_model.get(name, {}))
         params.setdefault("weighting", weighting)
         rec = make_recommender(name, **params)
+        if isinstance(rec, HybridRecommender):  # its sub-models were fitted just before
+            rec.reuse_fitted(fitted)
         rec.fit(shared, item_topics=item_topics)
+        fitted[name] = rec
         recs = rec.recommend(test_users, n=k)
         if return_recommendations:
             all_recs.append(recs.assign(evaluated_model=name))
@@ -729,9 +815,9 @@ def evaluate_recommenders(
             users = group_users[g]
             if len(users) == 0:
                 continue
-            rel = test[test["user_id"].isin(users)]
+            rel = test[_isin(test["user_id"], users)]
             m = evaluate_recommendations(
-                recs[recs["user_id"].isin(users)],
+                recs[_isin(recs["user_id"], users)],
                 rel,
                 k=k,
                 catalogue_size=len(shared.items),

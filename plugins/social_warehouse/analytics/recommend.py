@@ -373,8 +373,16 @@ class _BaseRecommender:
         else:
             data = InteractionData(scores, items, weighting=getattr(self, "weighting", "log1p"))
         self.data_ = data
+        self.fit_item_topics_ = item_topics  # a reference: reuse checks identity
         self._fit(data, item_topics)
         return self
+
+    def init_params(self) -> dict[str, Any]:
+        """The constructor parameters and their current values."""
+        import inspect
+
+        names = [p for p in inspect.signature(type(self).__init__).parameters if p != "self"]
+        return {p: getattr(self, p) for p in names}
 
     def _fit(self, data: InteractionData, item_topics: pd.DataFrame | None) -> None:
         raise NotImplementedError
@@ -503,34 +511,41 @@ def _extract_topn(
 def _extract_topn_dense(
     S: np.ndarray, n: int, cols: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Top-``n`` positive, finite entries per row of a dense block."""
-    m = S.shape[1]
-    if m == 0 or S.shape[0] == 0:
+    """Top-``n`` positive, finite entries per row of a dense block.
+
+    Best first; among equal values the lower column wins (and comes first). The
+    ``n``-th largest value of every row is found with one ``np.partition``; the entries
+    above it and, of the entries equal to it, the lowest columns still needed are the
+    candidates, so only about ``n`` entries per row are sorted.
+    """
+    n_rows, m = S.shape
+    if m == 0 or n_rows == 0:
         e = np.zeros(0, dtype=np.int64)
         return e, e, np.zeros(0, dtype=np.float32)
     kk = min(n, m)
     if np.isnan(S).any():
         S = np.where(np.isnan(S), -np.inf, S)
     if kk < m:
-        # the kk largest per row; among values equal to the kk-th, the lower columns
-        # (argpartition alone would pick an arbitrary subset of the ties)
-        thr = -np.partition(-S, kk - 1, axis=1)[:, kk - 1:kk]
-        greater = S > thr
-        equal = S == thr
-        need = kk - greater.sum(axis=1, keepdims=True)
-        take = greater | (equal & (np.cumsum(equal, axis=1) <= need))
-        part = np.nonzero(take)[1].reshape(S.shape[0], kk)  # row-major: sorted columns
+        thr = np.partition(S, m - kk, axis=1)[:, m - kk:m - kk + 1]
+        gt = S > thr
+        need = kk - np.count_nonzero(gt, axis=1)
+        r1, c1 = np.nonzero(gt)
+        del gt
+        r2, c2 = np.nonzero(S == thr)  # row-major: ascending columns within a row
+        cnt = np.bincount(r2, minlength=n_rows)
+        within = np.arange(len(r2)) - np.repeat(np.cumsum(cnt) - cnt, cnt)
+        keep = within < need[r2]
+        r = np.concatenate([r1, r2[keep]])
+        c = np.concatenate([c1, c2[keep]])
     else:
-        part = np.broadcast_to(np.arange(m), S.shape).copy()
-    vals = np.take_along_axis(S, part, axis=1)
-    order = np.argsort(-vals, axis=1, kind="stable")[:, :kk]
-    vals = np.take_along_axis(vals, order, axis=1)
-    part = np.take_along_axis(part, order, axis=1)
-    rows = np.repeat(np.arange(S.shape[0]), kk)
-    flat_part, flat_vals = part.ravel(), vals.ravel()
-    ok = np.isfinite(flat_vals) & (flat_vals > 0)
-    items = flat_part[ok] if cols is None else cols[flat_part[ok]]
-    return rows[ok], items.astype(np.int64), flat_vals[ok].astype(np.float64)
+        r = np.repeat(np.arange(n_rows), m)
+        c = np.tile(np.arange(m), n_rows)
+    v = S[r, c]
+    order = np.lexsort((c, -v, r))  # by row, best first, ties by lower column
+    r, c, v = r[order], c[order], v[order]
+    ok = np.isfinite(v) & (v > 0)
+    items = c[ok] if cols is None else cols[c[ok]]
+    return r[ok].astype(np.int64), items.astype(np.int64), v[ok].astype(np.float64)
 
 
 # --------------------------------------------------------------------------------------
@@ -855,6 +870,9 @@ class HybridRecommender(_BaseRecommender):
         Weight ``a`` in [0, 1] of popularity in a warm user's list (see the module
         docstring); 0 is plain CF, 1 is popularity. Read at recommendation time, so a
         fitted model can be re-ranked with another value.
+    user_block : int, default 20000
+        Users whose lists are built together (memory of the candidate tables is
+        proportional to it; the lists do not depend on it).
 
     Attributes
     ----------
@@ -863,6 +881,8 @@ class HybridRecommender(_BaseRecommender):
 
     name = "hybrid"
     serves_unknown_users = True
+    #: model code (0 CF, 1 content, 2 popularity) of each row of the last list built
+    _last_codes: np.ndarray
 
     def __init__(
         self,
@@ -874,6 +894,7 @@ class HybridRecommender(_BaseRecommender):
         content_params: dict[str, Any] | None = None,
         weighting: str = "log1p",
         popularity_blend: float = 0.0,
+        user_block: int = 20_000,
     ) -> None:
         if not 0.0 <= float(popularity_blend) <= 1.0:
             raise ValueError(f"popularity_blend must be in [0, 1], got {popularity_blend!r}")
@@ -885,23 +906,68 @@ class HybridRecommender(_BaseRecommender):
         self.cf_params = cf_params
         self.content_params = content_params
         self.weighting = weighting
+        self.user_block = user_block
+
+    def reuse_fitted(self, fitted: dict[str, _BaseRecommender]) -> HybridRecommender:
+        """Offer sub-models that are already fitted (e.g. by the offline evaluation).
+
+        One is used instead of fitting a new one when it is of the same class with the
+        same constructor parameters, fitted on the same :class:`InteractionData` object
+        (and, for the content model, the same ``item_topics`` object). Fitting is
+        deterministic, so the result is the same; only the time is saved.
+        """
+        self._offered = dict(fitted)
+        return self
+
+    def _sub(self, fresh: _BaseRecommender, data, item_topics) -> _BaseRecommender:
+        cand = getattr(self, "_offered", {}).get(fresh.name)
+        if (cand is not None and type(cand) is type(fresh)
+                and getattr(cand, "data_", None) is data
+                and (not isinstance(fresh, ContentRecommender)
+                     or getattr(cand, "fit_item_topics_", None) is item_topics)
+                and cand.init_params() == fresh.init_params()):
+            return cand
+        return fresh.fit(data, item_topics=item_topics)
 
     def _fit(self, data, item_topics) -> None:
-        self.cf_ = MODELS[self.cf](weighting=self.weighting, **(self.cf_params or {}))
-        self.cf_.fit(data)
+        self.cf_ = self._sub(MODELS[self.cf](weighting=self.weighting,
+                                             **(self.cf_params or {})), data, None)
         self.content_ = None
         if item_topics is not None and len(item_topics):
-            self.content_ = ContentRecommender(weighting=self.weighting,
-                                               **(self.content_params or {}))
-            self.content_.fit(data, item_topics=item_topics)
-        self.popularity_ = PopularityRecommender(weighting=self.weighting).fit(data)
+            self.content_ = self._sub(ContentRecommender(weighting=self.weighting,
+                                                         **(self.content_params or {})),
+                                      data, item_topics)
+        self.popularity_ = self._sub(PopularityRecommender(weighting=self.weighting), data,
+                                     None)
+        self._offered = {}  # the offer holds for one fit; do not keep the others alive
         self.cold_items_ = data.item_counts < self.min_item_interactions
 
     def _block_bounds(self, uidx):
-        return _blocks_by_budget(np.ones(len(uidx)), 50_000, 50_000)
+        b = max(int(self.user_block), 1)
+        return _blocks_by_budget(np.ones(len(uidx)), b, b)
 
     def _recommend_idx(self, uidx, n, exclude_seen=True, item_mask=None):
+        """The chain for blocks of ``user_block`` users at a time.
+
+        Every step of the chain is per user (a user's list depends on their own row
+        only), so the blocks give the lists of one pass over all users while the
+        intermediate candidate tables stay bounded by the block size.
+        """
         uidx = np.asarray(uidx, dtype=np.int64)
+        outs, codes = [], []
+        for s, e in self._block_bounds(uidx):
+            p, c, v, r = self._recommend_block(uidx[s:e], n, exclude_seen, item_mask)
+            outs.append((p + s, c, v, r))
+            codes.append(self._last_codes)
+        if not outs:
+            e0 = np.zeros(0, dtype=np.int64)
+            self._last_codes = e0
+            return e0, e0, np.zeros(0, dtype=np.float64), e0
+        self._last_codes = np.concatenate(codes)
+        return (np.concatenate([o[0] for o in outs]), np.concatenate([o[1] for o in outs]),
+                np.concatenate([o[2] for o in outs]), np.concatenate([o[3] for o in outs]))
+
+    def _recommend_block(self, uidx, n, exclude_seen=True, item_mask=None):
         counts = self.data_.user_counts[uidx]
         warm = np.flatnonzero(counts >= self.min_user_interactions)
         self._blend_pop = None
@@ -959,9 +1025,9 @@ class HybridRecommender(_BaseRecommender):
         lens = np.diff(np.r_[starts, len(pos)])
         r0 = np.arange(len(pos)) - np.repeat(starts, lens)
         k = r0 < n
-        if self._blend_pop is not None and self._blend_pop.any():
-            from_pop = self._blend_pop[self._blend_pop]
-            hit = pd.MultiIndex.from_arrays([uidx[pos], item]).isin(from_pop.index)
+        if self._blend_pop is not None and len(self._blend_pop):
+            n_items = np.int64(len(self.data_.items))
+            hit = np.isin(uidx[pos].astype(np.int64) * n_items + item, self._blend_pop)
             code = np.where(hit & (code == 0), 2, code)
         self._last_codes = code[k]
         return pos[k], item[k], score[k], r0[k]
@@ -984,26 +1050,31 @@ class HybridRecommender(_BaseRecommender):
         np.maximum.at(cf_max, cp, cv)
         pop = self.data_.item_counts.astype(np.float64)
         pop_max = max(float(pop.max()) if len(pop) else 0.0, 1.0)
-        df = pd.DataFrame({
-            "pos": np.r_[cp, pp].astype(np.int64),
-            "item": np.r_[ci, pi].astype(np.int64),
-            "cf": np.r_[np.divide(cv, cf_max[cp], out=np.zeros(len(cv)), where=cf_max[cp] > 0),
-                        np.zeros(len(pp))],
-        })
-        df = df.groupby(["pos", "item"], sort=True, as_index=False)["cf"].max()
-        cf_part = (1 - a) * df["cf"].to_numpy()
-        pop_part = a * pop[df["item"].to_numpy()] / pop_max
-        df["score"] = cf_part + pop_part
-        df["from_pop"] = pop_part >= cf_part
-        df = df.sort_values(["pos", "score", "item"], ascending=[True, False, True],
-                            kind="stable")
-        df["rank"] = df.groupby("pos", sort=False).cumcount()
-        df = df[df["rank"] < n]
-        self._blend_pop = pd.Series(df["from_pop"].to_numpy(),
-                                    index=pd.MultiIndex.from_arrays(
-                                        [uidx[df["pos"].to_numpy()], df["item"].to_numpy()]))
-        return (df["pos"].to_numpy(), df["item"].to_numpy(), df["score"].to_numpy(),
-                df["rank"].to_numpy())
+        pos = np.r_[cp, pp].astype(np.int64)
+        item = np.r_[ci, pi].astype(np.int64)
+        cf = np.r_[np.divide(cv, cf_max[cp], out=np.zeros(len(cv)), where=cf_max[cp] > 0),
+                   np.zeros(len(pp))]
+        # one row per (user, item): the largest normalised CF value (0 if only popular)
+        o = np.lexsort((cf, item, pos))
+        pos, item, cf = pos[o], item[o], cf[o]
+        last = np.r_[(pos[1:] != pos[:-1]) | (item[1:] != item[:-1]), True] if len(pos) else \
+            np.zeros(0, dtype=bool)
+        pos, item, cf = pos[last], item[last], cf[last]
+        cf_part = (1 - a) * cf
+        pop_part = a * pop[item] / pop_max
+        score = cf_part + pop_part
+        from_pop = pop_part >= cf_part
+        o = np.lexsort((item, -score, pos))  # by user, best first, ties by item index
+        pos, item, score, from_pop = pos[o], item[o], score[o], from_pop[o]
+        cnt = np.bincount(pos, minlength=len(uidx))
+        rank = np.arange(len(pos)) - np.repeat(np.cumsum(cnt) - cnt, cnt)
+        k = rank < n
+        pos, item, score, rank, from_pop = pos[k], item[k], score[k], rank[k], from_pop[k]
+        # (user index, item index) keys of the rows labelled popularity
+        keys = uidx[pos[from_pop]].astype(np.int64) * np.int64(len(self.data_.items)) \
+            + item[from_pop]
+        self._blend_pop = np.sort(keys)
+        return pos, item, score, rank
 
     def _short_of(self, tiers, n_users: int, n: int) -> np.ndarray:
         """Positions of users with fewer than ``n`` distinct items in ``tiers`` so far."""

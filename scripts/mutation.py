@@ -9,7 +9,7 @@ project files the tests read (``expectations/``, ``config/``, ``sources/``), and
 modules (``only_mutate``) and their test files (``pytest_add_cli_args_test_selection``).
 mutmut then runs, per mutant, only the selected tests that execute the mutated function.
 
-The run stops after ``--budget`` seconds (SIGINT: mutmut keeps every result so far; the
+The run stops after ``--budget`` seconds (SIGTERM: mutmut keeps every result so far; the
 mutants it did not reach are reported as "not checked"; ``--resume`` continues in the same
 workspace without generating the mutants again). The summary (per module: killed,
 survived, timeout, no tests, not checked, score) and every surviving mutant's diff are
@@ -148,7 +148,9 @@ def run_mutmut(work: Path, budget: float, max_children: int) -> tuple[float, boo
         proc.wait(timeout=budget)
     except subprocess.TimeoutExpired:
         stopped = True
-        os.killpg(proc.pid, signal.SIGINT)  # mutmut saves results and stops its workers
+        # mutmut 3.8 ignores SIGINT; it records each mutant's result as it finishes, so
+        # SIGTERM to the whole group (mutmut and its forked workers) loses nothing
+        os.killpg(proc.pid, signal.SIGTERM)
         try:
             proc.wait(timeout=60)
         except subprocess.TimeoutExpired:

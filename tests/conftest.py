@@ -103,19 +103,53 @@ WORLD_FILES = frozenset({
 })
 
 
+#: The longest work units, longest first (figures from the CI runs' ``--durations``). xdist
+#: queues units by their number of tests, which puts these few-test files last: on two
+#: workers the last of them then ran alone for a quarter of an hour while the other worker
+#: idled. Starting them first keeps both workers busy to the end.
+LONGEST_UNITS = (
+    "tests/e2e/test_bad_inputs.py", "daily_world",
+    "tests/e2e/test_real_datasets.py::test_movielens_score_mirror_and_evaluation",
+    "tests/e2e/test_celery.py",
+    "tests/e2e/test_real_datasets.py::test_lastfm_recommenders_and_reconciliation",
+    "tests/e2e/test_faults.py", "tests/bi/test_bi_reflection.py",
+    "tests/e2e/test_real_datasets.py::test_email_eu_core_communities_against_departments",
+    "tests/e2e/test_real_datasets.py::test_instagram_scores_against_the_files_own_ranking",
+    "tests/bi/test_bi_concurrency.py", "tests/unit/test_pipeline_reliability.py",
+)
+#: Files whose tests share nothing but session fixtures: one work unit per test.
+PER_TEST_FILES = frozenset({"tests/e2e/test_real_datasets.py"})
+
+
 def pytest_xdist_make_scheduler(config, log):
     """``pytest -n N --dist loadfile`` (``make test``): one work unit per test file, except
     that the files reading the shared two-day world are one unit, so the world's DAG runs
-    happen once, on one worker. (xdist's ``loadgroup`` marks do not work with pytest 9:
-    xdist 3.8 renames ``item._nodeid``, which pytest 9 no longer reads.)"""
+    happen once, on one worker, and each real-dataset test is a unit of its own; the
+    longest units are handed out first (``LONGEST_UNITS``). (xdist's ``loadgroup`` marks
+    do not work with pytest 9: xdist 3.8 renames ``item._nodeid``, which pytest 9 no
+    longer reads.)"""
     if config.getvalue("dist") != "loadfile":
         return None
     from xdist.scheduler import LoadFileScheduling
 
     class WorldScheduling(LoadFileScheduling):
+        _ordered = False
+
         def _split_scope(self, nodeid: str) -> str:
             path = super()._split_scope(nodeid)
-            return "daily_world" if path in WORLD_FILES else path
+            if path in WORLD_FILES:
+                return "daily_world"
+            return nodeid.split("[", 1)[0] if path in PER_TEST_FILES else path
+
+        def _assign_work_unit(self, node) -> None:
+            if not self._ordered:  # the first call: the queue is complete
+                self._ordered = True
+                rank = {scope: i for i, scope in enumerate(LONGEST_UNITS)}
+                ordered = sorted(self.workqueue.items(),
+                                 key=lambda kv: rank.get(kv[0], len(rank)))
+                self.workqueue.clear()
+                self.workqueue.update(ordered)
+            super()._assign_work_unit(node)
 
     return WorldScheduling(config, log)
 
